@@ -1,0 +1,1 @@
+"""jacx: Jacobians for Python, built on JAX."""
