@@ -1,1 +1,61 @@
-"""jacx: Jacobians for Python, built on JAX."""
+"""jacx: Jacobians for Python, built on JAX.
+
+For ``F: R^n -> R^m`` jacx gives the ``m x n`` Jacobian and what people do with it: forward and reverse mode chosen
+automatically, products, gradients, the linear approximation, the chain rule, determinants and volume change,
+a finite-difference check, and (in subpackages) symbolic and sparse Jacobians, log-determinants and flows.
+"""
+
+from ._autojit import clear_cache
+from ._chain import ChainRule, chain_rule, compose
+from ._check import JacobianCheck, check_jacobian, finite_difference_jacobian
+from ._dense import Mode, gradient, jacobian, jacobian_matrix, jvp, vjp
+from ._det import VolumeChange, det, slogdet, volume_change
+from ._linear import Linearization, linearize
+from ._errors import (
+    ExpressionSyntaxError,
+    JacobianTooLargeError,
+    JacxError,
+    JacxInternalError,
+    JacxUsageError,
+    JacxWarning,
+    NonDifferentiablePointError,
+    NonSquareJacobianError,
+    NotScalarOutputError,
+    UnsafeExpressionError,
+    UntraceableFunctionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Mode",
+    "jacobian",
+    "jacobian_matrix",
+    "gradient",
+    "jvp",
+    "vjp",
+    "linearize",
+    "Linearization",
+    "det",
+    "slogdet",
+    "volume_change",
+    "VolumeChange",
+    "chain_rule",
+    "ChainRule",
+    "compose",
+    "check_jacobian",
+    "JacobianCheck",
+    "finite_difference_jacobian",
+    "clear_cache",
+    "JacxError",
+    "JacxUsageError",
+    "JacxInternalError",
+    "JacxWarning",
+    "NotScalarOutputError",
+    "NonSquareJacobianError",
+    "JacobianTooLargeError",
+    "NonDifferentiablePointError",
+    "UntraceableFunctionError",
+    "UnsafeExpressionError",
+    "ExpressionSyntaxError",
+]

@@ -1,0 +1,421 @@
+"""Dense Jacobians: forward mode (one JVP per input column) and reverse mode (one VJP per output row).
+
+The cost rule, stated correctly (some texts swap it): for F: R^n -> R^m,
+
+* forward mode pushes one tangent per *input* direction, so it costs about ``n`` passes and wins when inputs
+  are few;
+* reverse mode pulls one cotangent per *output* direction, so it costs about ``m`` passes and wins when outputs
+  are few (backpropagation: ``m = 1``).
+
+``mode="auto"`` picks forward when ``n <= m`` and reverse otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ._autojit import AutoJit, memo_get, memo_put
+from ._errors import JacobianTooLargeError, JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
+from ._memory import WORKSPACE_FRACTION, available_memory_bytes, format_bytes
+
+__all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
+
+Mode = Literal["auto", "forward", "reverse"]
+_MODES = ("auto", "forward", "reverse")
+
+jvp = jax.jvp
+vjp = jax.vjp
+
+
+# --------------------------------------------------------------------------------------------------- validation
+def _check_function(f: Any, where: str) -> None:
+    if not callable(f):
+        raise JacxUsageError(
+            f"{where} expects a function as its first argument, got {type(f).__name__} {f!r:.60}. "
+            f"Pass the function itself, e.g. {where}(f), not its value f(x)."
+        )
+
+
+def _check_mode(mode: Any) -> None:
+    if mode not in _MODES:
+        raise JacxUsageError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}.")
+
+
+def _check_chunk_size(chunk_size: Any) -> None:
+    if chunk_size is None:
+        return
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise JacxUsageError(f"chunk_size must be a positive integer or None; got {chunk_size!r}.")
+
+
+def _normalise_argnums(argnums: Any, nargs: int) -> int | tuple[int, ...]:
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    for a in nums:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise JacxUsageError(f"argnums must be an int or a tuple of ints; got {argnums!r}.")
+        if not -nargs <= a < nargs:
+            raise JacxUsageError(
+                f"argnums={argnums!r} points past the {nargs} positional argument(s) the function was called with."
+            )
+    if isinstance(argnums, tuple):
+        return tuple(int(a) % nargs for a in argnums)
+    return int(argnums) % nargs
+
+
+def _split_args(f: Callable, argnums: int | tuple[int, ...], args: tuple, kwargs: dict, has_aux: bool):
+    """Return (g, primal) where g(primal) calls f with the differentiated arguments replaced."""
+
+    def g(primal: Any) -> Any:
+        full = list(args)
+        if isinstance(argnums, tuple):
+            for i, p in zip(argnums, primal):
+                full[i] = p
+        else:
+            full[argnums] = primal
+        return f(*full, **kwargs)
+
+    primal = tuple(args[i] for i in argnums) if isinstance(argnums, tuple) else args[argnums]
+    return g, primal
+
+
+def _check_input_dtypes(primal: Any, where: str) -> list[jax.Array]:
+    leaves = jax.tree_util.tree_leaves(primal)
+    if not leaves:
+        raise JacxUsageError(f"{where}: the differentiated argument has no arrays in it (got {primal!r:.60}).")
+    out = []
+    for leaf in leaves:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            kind = "complex" if jnp.issubdtype(dtype, jnp.complexfloating) else "integer or boolean"
+            fix = (
+                "split it into real and imaginary parts"
+                if kind == "complex"
+                else "pass floating-point values, e.g. jnp.asarray(x, dtype=float) or 1.0 instead of 1"
+            )
+            raise JacxUsageError(
+                f"{where} differentiates with respect to real floating-point inputs, but an input has {kind} dtype "
+                f"{dtype} (shape {jnp.shape(leaf)}). Fix: {fix}."
+            )
+        out.append(leaf)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- memory
+def _per_pass_bytes(g: Callable, primal: Any) -> tuple[Any, int]:
+    """Output shapes of g, and a rough bound on the bytes one JVP/VJP pass keeps alive."""
+    closed = jax.make_jaxpr(g, return_shape=True)(primal)
+    jaxpr, out_shape = closed
+    total = 0
+    for eqn in jaxpr.jaxpr.eqns:
+        for v in eqn.outvars:
+            aval = v.aval
+            if hasattr(aval, "shape") and hasattr(aval, "dtype"):
+                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+    # a pass holds primal residuals and tangents: about twice the values of one evaluation
+    return out_shape, 2 * total
+
+
+def _plan_chunk(m: int, n: int, passes: int, per_pass: int, itemsize: int, chunk_size: int | None) -> int | None:
+    jac_bytes = m * n * itemsize
+    avail = available_memory_bytes()
+    if avail is None:
+        return chunk_size
+    if jac_bytes > avail:
+        raise JacobianTooLargeError(
+            f"The dense Jacobian is {m} x {n} = {m * n:,} entries ({format_bytes(jac_bytes)}), more than the "
+            f"{format_bytes(avail)} of memory available. Options: jacx.sparse.jacobian(f, x) when most entries are "
+            "zero; jacx.jvp / jacx.vjp when you only need Jacobian-vector products; or a smaller problem."
+        )
+    budget = WORKSPACE_FRACTION * avail - jac_bytes
+    need = passes * per_pass if chunk_size is None else min(chunk_size, passes) * per_pass
+    if need <= budget:
+        return chunk_size
+    fits = int(budget // max(per_pass, 1))
+    if fits < 1:
+        raise JacobianTooLargeError(
+            f"Even one {'JVP' if passes == n else 'VJP'} pass needs about {format_bytes(per_pass)} next to the "
+            f"{format_bytes(jac_bytes)} Jacobian, more than the {format_bytes(avail)} of memory available. "
+            "Use jacx.sparse.jacobian(f, x) if most entries are zero, or jacx.jvp / jacx.vjp for products."
+        )
+    if chunk_size is not None:
+        raise JacobianTooLargeError(
+            f"chunk_size={chunk_size} evaluates {chunk_size} passes of about {format_bytes(per_pass)} each at once, "
+            f"more than the {format_bytes(avail)} of memory available allows. Use chunk_size={fits} or smaller."
+        )
+    return fits
+
+
+# --------------------------------------------------------------------------------------------------- core
+def _size(x: Any) -> int:
+    return math.prod(x.shape)
+
+
+def _one_hot_tree(i: jax.Array, template: list, treedef: Any) -> Any:
+    """The i-th standard basis vector of the flattened space, shaped like ``template`` leaves."""
+    leaves, offset = [], 0
+    for t in template:
+        s = _size(t)
+        leaves.append((jnp.arange(s) == (i - offset)).astype(t.dtype).reshape(t.shape))
+        offset += s
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _batched(fn: Callable, count: int, chunk_size: int | None) -> Any:
+    idx = jnp.arange(count)
+    if chunk_size is None or chunk_size >= count:
+        return jax.vmap(fn)(idx)
+    return jax.lax.map(fn, idx, batch_size=int(chunk_size))
+
+
+def _jacobian_impl(
+    f: Callable, argnums: Any, mode: str, has_aux: bool, chunk_size: int | None, args: tuple, kwargs: dict
+) -> Any:
+    argnums = _normalise_argnums(argnums, len(args))
+    g, primal = _split_args(f, argnums, args, kwargs, has_aux)
+    in_leaves = _check_input_dtypes(primal, "jacx.jacobian")
+    in_tree = jax.tree_util.tree_structure(primal)
+    out_shape, per_pass = _per_pass_bytes(g, primal)
+    y_shape = out_shape[0] if has_aux else out_shape
+    out_leaves, out_tree = jax.tree_util.tree_flatten(y_shape)
+    n = sum(_size(x) for x in in_leaves)
+    m = sum(_size(y) for y in out_leaves)
+    for y in out_leaves:
+        if not jnp.issubdtype(y.dtype, jnp.floating):
+            raise JacxUsageError(
+                f"jacx.jacobian needs real floating-point outputs; an output has dtype {y.dtype} and shape {y.shape}."
+            )
+    forward = mode == "forward" or (mode == "auto" and n <= m)
+    itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
+    chunk = _plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size)
+    in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
+
+    if forward:
+        if chunk is None or chunk >= n:
+            def push(i):
+                out = jax.jvp(g, (primal,), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)
+                return out[1]
+
+            aux = g(primal)[1] if has_aux else None
+        else:  # linearize once, then apply the linear map chunk by chunk
+            lin = jax.linearize(g, primal, has_aux=has_aux)
+            aux = lin[2] if has_aux else None
+
+            def push(i):
+                return lin[1](_one_hot_tree(i, in_avals, in_tree))
+
+        cols = jax.tree_util.tree_leaves(_batched(push, n, chunk))  # each (n, *out_shape)
+        blocks = []
+        for col, y in zip(cols, out_leaves):
+            per_input, off = [], 0
+            for x in in_avals:
+                s = _size(x)
+                piece = jnp.moveaxis(col[off : off + s], 0, -1).reshape(y.shape + x.shape)
+                per_input.append(piece.astype(jnp.result_type(y.dtype, x.dtype)))
+                off += s
+            blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
+    else:
+        res = jax.vjp(g, primal, has_aux=has_aux)
+        pullback = res[1]
+        aux = res[2] if has_aux else None
+
+        def pull(j):
+            return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
+
+        rows = jax.tree_util.tree_leaves(_batched(pull, m, chunk))  # each (m, *in_shape)
+        blocks, off = [], 0
+        for y in out_leaves:
+            s = _size(y)
+            per_input = [
+                r[off : off + s].reshape(y.shape + x.shape).astype(jnp.result_type(y.dtype, x.dtype))
+                for r, x in zip(rows, in_avals)
+            ]
+            blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
+            off += s
+    jac = jax.tree_util.tree_unflatten(out_tree, blocks)
+    return (jac, aux) if has_aux else jac
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])) if leaves else jnp.bool_(True)
+
+
+def _raise_not_finite(result: Any, args: tuple, what: str) -> None:
+    inputs_finite = all(
+        bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(args) if jnp.issubdtype(jnp.result_type(a), jnp.inexact)
+    )
+    cause = (
+        "the input itself contains NaN or infinity"
+        if not inputs_finite
+        else "the function or its derivative is not finite at this point (a non-differentiable point such as "
+        "sqrt or log at 0, abs or norm at 0, or a division by zero)"
+    )
+    err = NonDifferentiablePointError(
+        f"The {what} contains NaN or infinite entries: {cause}. Evaluate at a nearby point, rewrite the function "
+        "(e.g. jnp.sqrt(x**2 + eps)), or pass check_finite=False to get the raw values."
+    )
+    err.result = result  # the computed values are kept for inspection
+    raise err
+
+
+def jacobian(
+    f: Callable,
+    argnums: int | Sequence[int] = 0,
+    *,
+    mode: Mode = "auto",
+    has_aux: bool = False,
+    chunk_size: int | None = None,
+    jit: bool = True,
+    check_finite: bool = False,
+) -> Callable:
+    """The Jacobian of ``f`` as a function, laid out exactly like :func:`jax.jacfwd` / :func:`jax.jacrev`.
+
+    For ``F: R^n -> R^m`` the result at ``x`` is the ``m x n`` matrix of partial derivatives ``dF_i / dx_j``; for
+    array and pytree arguments each output leaf gets a block of shape ``output_shape + input_shape``.
+
+    Args:
+        f: the function to differentiate, written with ``jax.numpy``.
+        argnums: which positional argument(s) to differentiate with respect to.
+        mode: ``"forward"`` (one JVP per input entry, about ``n`` passes), ``"reverse"`` (one VJP per output entry,
+            about ``m`` passes) or ``"auto"``: forward when ``n <= m``, else reverse.
+        has_aux: ``f`` returns ``(output, aux)``; the Jacobian function then returns ``(jacobian, aux)``.
+        chunk_size: evaluate at most this many JVPs/VJPs at once, to bound memory. By default all at once, unless
+            they would not fit in memory, in which case a chunk size that fits is chosen.
+        jit: compile and cache the Jacobian per input shape (outside the user's own ``jax.jit``). Set ``False``
+            for functions that read mutable state.
+        check_finite: raise :class:`~jacx.NonDifferentiablePointError` when the Jacobian has NaN/inf entries
+            (only outside ``jit``/``vmap``, where values are concrete). Off by default, like JAX, because the check
+            costs a device-to-host synchronisation on every call; the analysis functions (``linearize``,
+            ``volume_change``, ``check_jacobian``) always check.
+
+    Raises:
+        JacobianTooLargeError: the dense Jacobian would not fit in the available memory.
+
+    >>> import jax.numpy as jnp, jacx
+    >>> F = lambda v: jnp.array([v[0] ** 2 + v[1], v[0] * v[1]])
+    >>> jacx.jacobian(F)(jnp.array([1.0, 2.0]))
+    Array([[2., 1.],
+           [2., 1.]], dtype=float32)
+    """
+    argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
+    key = ("jacobian", f, argnums, mode, has_aux, chunk_size, jit, check_finite)
+    made = memo_get(key)
+    if made is not None:
+        return made
+    _check_function(f, "jacx.jacobian")
+    _check_mode(mode)
+    _check_chunk_size(chunk_size)
+
+    def traceable(*args: Any, **kwargs: Any) -> Any:
+        return _jacobian_impl(f, argnums, mode, has_aux, chunk_size, args, kwargs)
+
+    if not check_finite:
+        jacobian_fn = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size), traceable, enabled=jit)
+        return memo_put(key, jacobian_fn)
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        result = traceable(*args, **kwargs)
+        return result, _all_finite(result[0] if has_aux else result)
+
+    compiled = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size, "checked"), checked, enabled=jit)
+
+    def jacobian_fn(*args: Any, **kwargs: Any) -> Any:
+        result, finite = compiled(*args, **kwargs)
+        if not isinstance(finite, jax.core.Tracer) and not np.asarray(finite):
+            _raise_not_finite(result[0] if has_aux else result, args, "Jacobian")
+        return result
+
+    jacobian_fn.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    jacobian_fn.__doc__ = f"Jacobian of {getattr(f, '__name__', 'f')} (mode={mode!r}, argnums={argnums!r})."
+    return memo_put(key, jacobian_fn)
+
+
+def jacobian_matrix(
+    f: Callable, *, mode: Mode = "auto", chunk_size: int | None = None, jit: bool = True, check_finite: bool = False
+) -> Callable:
+    """The Jacobian of a one-argument ``f`` as a plain ``(m, n)`` matrix over the flattened output and input.
+
+    Pytrees and arrays of any shape are flattened in ``jax.flatten_util.ravel_pytree`` order.
+
+    >>> import jax.numpy as jnp, jacx
+    >>> jacx.jacobian_matrix(lambda X: X @ X)(jnp.eye(2)).shape
+    (4, 4)
+    """
+    _check_function(f, "jacx.jacobian_matrix")
+
+    def flat_jacobian(x: Any) -> jax.Array:
+        flat, unravel = ravel_pytree(x)
+        leaves, treedef = jax.tree_util.tree_flatten(x)
+        layout = (treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
+        flat_f = _FlatFunction(f, unravel, layout)
+        return jacobian(flat_f, mode=mode, chunk_size=chunk_size, jit=jit, check_finite=check_finite)(flat)
+
+    return flat_jacobian
+
+
+class _FlatFunction:
+    """``f`` seen as R^n -> R^m; equal (so sharing compiled code) when it wraps the same ``f`` and input layout."""
+
+    __slots__ = ("__wrapped__", "unravel", "layout", "__name__", "__qualname__")
+
+    def __init__(self, f: Callable, unravel: Callable, layout: Any) -> None:
+        self.__wrapped__ = f
+        self.unravel = unravel
+        self.layout = layout
+        self.__name__ = getattr(f, "__name__", "f")
+        self.__qualname__ = getattr(f, "__qualname__", self.__name__)
+
+    def __call__(self, flat: jax.Array) -> jax.Array:
+        return ravel_pytree(self.__wrapped__(self.unravel(flat)))[0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FlatFunction) and (other.__wrapped__, other.layout) == (self.__wrapped__, self.layout)
+
+    def __hash__(self) -> int:
+        return hash((self.__wrapped__, self.layout))
+
+
+def gradient(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = False, jit: bool = True) -> Callable:
+    """The gradient of a scalar-valued ``f`` (the ``m = 1`` Jacobian, shaped like the input), by reverse mode.
+
+    Raises :class:`~jacx.NotScalarOutputError` when ``f`` does not return a scalar.
+
+    >>> import jax.numpy as jnp, jacx
+    >>> jacx.gradient(lambda v: jnp.sum(v ** 2))(jnp.array([1.0, 2.0, 3.0]))
+    Array([2., 4., 6.], dtype=float32)
+    """
+    argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
+    key = ("gradient", f, argnums, has_aux, jit)
+    made = memo_get(key)
+    if made is not None:
+        return made
+    _check_function(f, "jacx.gradient")
+
+    def traceable(*args: Any, **kwargs: Any) -> Any:
+        nums = _normalise_argnums(argnums, len(args))
+        g, primal = _split_args(f, nums, args, kwargs, has_aux)
+        _check_input_dtypes(primal, "jacx.gradient")
+        out = jax.eval_shape(g, primal)
+        y = out[0] if has_aux else out
+        if not (isinstance(y, jax.ShapeDtypeStruct) and y.shape == () and jnp.issubdtype(y.dtype, jnp.floating)):
+            got = f"shape {y.shape}, dtype {y.dtype}" if isinstance(y, jax.ShapeDtypeStruct) else f"a {type(y).__name__}"
+            raise NotScalarOutputError(
+                f"jacx.gradient needs a function with one real scalar output, but it returned {got}. For vector "
+                "outputs use jacx.jacobian(f); to get a scalar, reduce first (e.g. jnp.sum(f(x)))."
+            )
+        return jax.grad(f, argnums=nums, has_aux=has_aux)(*args, **kwargs)
+
+    compiled = AutoJit(f, ("gradient", argnums, has_aux), traceable, enabled=jit)
+
+    def gradient_fn(*args: Any, **kwargs: Any) -> Any:
+        return compiled(*args, **kwargs)
+
+    gradient_fn.__name__ = f"gradient({getattr(f, '__name__', 'f')})"
+    return memo_put(key, gradient_fn)
