@@ -158,7 +158,7 @@ class AutoJit:
     ``f`` is the user's function (the cache key and the subject of messages), ``spec`` the transform's options.
     """
 
-    __slots__ = ("f", "spec", "traceable", "enabled", "_fp", "_entry", "_fingerprint")
+    __slots__ = ("f", "spec", "traceable", "enabled", "_fp", "_entry", "_fingerprint", "__weakref__")
 
     def __init__(self, f: Callable, spec: Hashable, traceable: Callable, enabled: bool = True) -> None:
         self.f = f
@@ -220,7 +220,12 @@ class AutoJit:
             if n > _MAX_VARIANTS_PER_CODE:
                 _eager_codes.add(code)
                 return None
-            entry = _Entry(jax.jit(self.traceable))
+            traceable = self.traceable
+
+            def fresh(*args: Any, **kwargs: Any) -> Any:  # a new function object: JAX caches traces per function
+                return traceable(*args, **kwargs)
+
+            entry = _Entry(jax.jit(fresh))
             _cache[key] = entry
             if len(_cache) > _MAX_ENTRIES:
                 _cache.popitem(last=False)

@@ -110,8 +110,14 @@ def _check_input_dtypes(primal: Any, where: str) -> list[jax.Array]:
 # --------------------------------------------------------------------------------------------------- memory
 def _per_pass_bytes(g: Callable, primal: Any) -> tuple[Any, int]:
     """Output shapes of g, and a rough bound on the bytes one JVP/VJP pass keeps alive."""
-    closed = jax.make_jaxpr(g, return_shape=True)(primal)
-    jaxpr, out_shape = closed
+    try:
+        jaxpr, out_shape = jax.make_jaxpr(g, return_shape=True)(primal)
+    except jax.errors.ConcretizationTypeError:
+        # Python control flow on values: only a concrete evaluation can tell the output shapes
+        out = g(primal)
+        out_shape = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), out)
+        sizes = [math.prod(jnp.shape(a)) * jnp.result_type(a).itemsize for a in jax.tree_util.tree_leaves((primal, out))]
+        return out_shape, 4 * sum(sizes)
     total = 0
     for eqn in jaxpr.jaxpr.eqns:
         for v in eqn.outvars:
