@@ -27,6 +27,17 @@ from ._errors import (
 
 __version__ = "0.1.0"
 
+_SUBMODULES = {"symbolic", "sparse", "logdet", "flows", "robotics", "vision", "implicit", "robustness", "backprop"}
+
+
+def __getattr__(name: str):  # `jacx.sparse` etc. without importing every subpackage up front
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'jacx' has no attribute {name!r}")
+
+
 __all__ = [
     "Mode",
     "jacobian",
