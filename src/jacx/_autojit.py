@@ -37,6 +37,7 @@ _MAX_ENTRIES = 256
 _MAX_VARIANTS_PER_CODE = 4
 
 _ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, int, float, complex, bool)
+_CONCRETE_ARRAY = type(jax.numpy.zeros(()))
 _UNTRACEABLE_UNDER_JIT = (
     jax.errors.ConcretizationTypeError,
     jax.errors.TracerIntegerConversionError,
@@ -68,14 +69,19 @@ def _fingerprint(f: Any) -> tuple:
 
 
 def _fingerprinter(f: Any) -> Callable[[], tuple]:
-    """A cheap zero-argument version of ``_fingerprint(f)`` for the common case of a plain function."""
-    if type(f) is types.FunctionType:
-        glb, cells = f.__globals__, f.__closure__ or ()
-        names = tuple(name for name in f.__code__.co_names if name in glb)
-        if not cells:
-            return lambda: tuple([id(glb.get(name)) for name in names])
+    """A cheap zero-argument version of ``_fingerprint(f)``, specialised once for plain functions."""
+    if type(f) is not types.FunctionType:
         return lambda: _fingerprint(f)
-    return lambda: _fingerprint(f)
+    glb, cells = f.__globals__, f.__closure__ or ()
+    names = tuple(name for name in f.__code__.co_names if name in glb)
+
+    def fingerprint() -> tuple:
+        try:
+            return tuple([id(c.cell_contents) for c in cells] + [id(glb.get(name)) for name in names])
+        except ValueError:  # an empty cell (a name not assigned yet)
+            return _fingerprint(f)
+
+    return fingerprint
 
 
 def _cell_full(cell: Any) -> bool:
@@ -176,19 +182,18 @@ class AutoJit:
             raise _untraceable_error(self.f, err) from err
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.enabled:
-            return self.eager(*args, **kwargs)
-        for leaf in jax.tree_util.tree_leaves((args, kwargs)):
-            if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, _ARRAY_TYPES):
-                return self.eager(*args, **kwargs)
-        fp = self._fingerprint()
         entry = self._entry
-        if entry is None or fp != self._fp:
-            entry = self._lookup(fp)
+        # fast path: plain concrete arrays, same function state as last time
+        if (
+            entry is None
+            or kwargs
+            or entry.eager
+            or not all(type(a) is _CONCRETE_ARRAY for a in args)
+            or self._fingerprint() != self._fp
+        ):
+            entry = self._resolve(args, kwargs)
             if entry is None:
                 return self.eager(*args, **kwargs)
-        if entry.eager:
-            return self.eager(*args, **kwargs)
         try:
             return entry.compiled(*args, **kwargs)
         except _UNTRACEABLE_UNDER_JIT as err:
@@ -203,6 +208,16 @@ class AutoJit:
             return self.eager(*args, **kwargs)
         except jax.errors.TracerArrayConversionError as err:
             raise _untraceable_error(self.f, err) from err
+
+    def _resolve(self, args: tuple, kwargs: dict) -> _Entry | None:
+        """The compiled entry for these arguments, or ``None`` when they must run eagerly."""
+        if not self.enabled:
+            return None
+        for leaf in jax.tree_util.tree_leaves((args, kwargs)):
+            if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, _ARRAY_TYPES):
+                return None
+        entry = self._lookup(self._fingerprint())
+        return None if entry is None or entry.eager else entry
 
     def _lookup(self, fp: tuple) -> _Entry | None:
         """The compiled entry for this function state, made if needed; ``None`` means: run eagerly."""
