@@ -1,0 +1,176 @@
+"""Pictures of how a 2-D map changes area: the deformed grid and a heatmap of ``det J``.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state, no display needed); save them
+with ``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.colors import SymLogNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .._errors import JacxUsageError, NonSquareJacobianError
+
+__all__ = ["VolumeMap", "volume_map", "plot_map"]
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class VolumeMap:
+    """``det J`` of a 2-D map sampled on a grid, and the share of the window where the map expands, contracts or
+    reverses orientation.
+
+    Attributes:
+        xs, ys: grid coordinates (1-D).
+        det: ``det J`` at the grid points, shape ``(len(ys), len(xs))``.
+        expands, contracts, reverses: fractions of grid points with ``|det| > 1``, ``|det| < 1``, ``det < 0``.
+
+    >>> import jax.numpy as jnp
+    >>> vm = volume_map(lambda p: jnp.array([p[1], p[0]]), resolution=5)     # a swap: area kept, orientation not
+    >>> vm.summary()
+    'expands on 0% of the window, contracts on 0%, reverses orientation on 100%'
+    """
+
+    xs: np.ndarray
+    ys: np.ndarray
+    det: np.ndarray
+    expands: float
+    contracts: float
+    reverses: float
+
+    def summary(self) -> str:
+        """One line: e.g. ``'expands on 75% of the window, contracts on 25%, reverses orientation on 0%'``."""
+        return (
+            f"expands on {self.expands:.0%} of the window, contracts on {self.contracts:.0%}, "
+            f"reverses orientation on {self.reverses:.0%}"
+        )
+
+
+def _check_map(f: Callable[[jax.Array], jax.Array]) -> None:
+    out = jax.eval_shape(f, jax.ShapeDtypeStruct((2,), jnp.float32))
+    if getattr(out, "shape", None) != (2,):
+        raise NonSquareJacobianError(
+            f"the map must send a point (x, y) to a point (u, v); received a function returning "
+            f"{getattr(out, 'shape', type(out).__name__)} for input shape (2,). Fix: return jnp.array([u, v])."
+        )
+
+
+def _check_window(xlim: tuple[float, float], ylim: tuple[float, float], resolution: int) -> None:
+    for name, (a, b) in (("xlim", xlim), ("ylim", ylim)):
+        if not (np.isfinite(a) and np.isfinite(b) and a < b):
+            raise JacxUsageError(f"received {name}=({a}, {b}); expected two finite numbers with low < high.")
+    if resolution < 2:
+        raise JacxUsageError(f"received resolution={resolution}; expected at least 2 points per axis.")
+
+
+def volume_map(
+    f: Callable[[jax.Array], jax.Array],
+    xlim: tuple[float, float] = (-2.0, 2.0),
+    ylim: tuple[float, float] = (-2.0, 2.0),
+    resolution: int = 200,
+) -> VolumeMap:
+    """Sample ``det J_f`` of a map ``R^2 -> R^2`` on a grid.
+
+    >>> import jax.numpy as jnp
+    >>> square = lambda p: jnp.array([p[0] ** 2 - p[1] ** 2, 2 * p[0] * p[1]])   # z -> z^2, det = 4 |z|^2
+    >>> vm = volume_map(square, resolution=101)
+    >>> float(vm.det[50, 75])                                  # at (x, y) = (1, 0)
+    4.0
+    >>> vm.reverses
+    0.0
+    """
+    _check_map(f)
+    _check_window(xlim, ylim, resolution)
+    xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=jnp.float32)
+    det = np.asarray(jax.jit(jax.vmap(lambda p: jnp.linalg.det(jax.jacfwd(f)(p))))(pts), dtype=np.float64)
+    det = det.reshape(resolution, resolution)
+    finite = np.isfinite(det)
+    total = max(int(finite.sum()), 1)
+    return VolumeMap(
+        xs=xs,
+        ys=ys,
+        det=det,
+        expands=float(np.sum(finite & (np.abs(det) > 1)) / total),
+        contracts=float(np.sum(finite & (np.abs(det) < 1)) / total),
+        reverses=float(np.sum(finite & (det < 0)) / total),
+    )
+
+
+def _deformed_grid(ax: Any, f: Callable[[jax.Array], jax.Array], xlim: Any, ylim: Any, lines: int) -> None:
+    t = np.linspace(0.0, 1.0, 200)
+    fv = jax.jit(jax.vmap(f))
+    for k, x in enumerate(np.linspace(*xlim, lines)):
+        seg = np.stack([np.full_like(t, x), ylim[0] + (ylim[1] - ylim[0]) * t], axis=1)
+        img = np.asarray(fv(jnp.asarray(seg, jnp.float32)))
+        ax.plot(img[:, 0], img[:, 1], color="tab:blue", lw=1.4 if k in (0, lines - 1) else 0.6)
+    for k, y in enumerate(np.linspace(*ylim, lines)):
+        seg = np.stack([xlim[0] + (xlim[1] - xlim[0]) * t, np.full_like(t, y)], axis=1)
+        img = np.asarray(fv(jnp.asarray(seg, jnp.float32)))
+        ax.plot(img[:, 0], img[:, 1], color="tab:orange", lw=1.4 if k in (0, lines - 1) else 0.6)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("image of the grid (blue: x = const, orange: y = const)", fontsize=9)
+
+
+def plot_map(
+    f: Callable[[jax.Array], jax.Array],
+    *,
+    xlim: tuple[float, float] = (-2.0, 2.0),
+    ylim: tuple[float, float] = (-2.0, 2.0),
+    resolution: int = 200,
+    grid_lines: int = 17,
+    title: str | None = None,
+) -> Figure:
+    """Three panels for a map ``R^2 -> R^2``: the grid of the window, its image under ``f``, and ``det J`` over the
+    window with the curves ``det J = 0`` (orientation flips across it) and ``|det J| = 1`` (expansion meets
+    contraction); regions where the map reverses orientation are hatched.
+
+    >>> import jax.numpy as jnp
+    >>> fig = plot_map(lambda p: jnp.array([p[0] ** 2 - p[1] ** 2, 2 * p[0] * p[1]]), resolution=40)
+    >>> len(fig.axes) >= 3
+    True
+    """
+    vm = volume_map(f, xlim, ylim, resolution)
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    ax0, ax1, ax2 = fig.subplots(1, 3)
+    _deformed_grid(ax0, lambda p: p, xlim, ylim, grid_lines)
+    ax0.set_title("the window (x, y)", fontsize=9)
+    _deformed_grid(ax1, f, xlim, ylim, grid_lines)
+    det = np.where(np.isfinite(vm.det), vm.det, np.nan)
+    lim = float(np.nanmax(np.abs(det))) if np.isfinite(det).any() else 1.0
+    lim = max(lim, 1.0 + 1e-6)
+    norm = SymLogNorm(linthresh=0.1, vmin=-lim, vmax=lim)
+    mesh = ax2.pcolormesh(vm.xs, vm.ys, det, cmap="RdBu_r", norm=norm, shading="auto")
+    fig.colorbar(mesh, ax=ax2, label="det J (red: orientation kept, blue: reversed)")
+    handles = []
+    if np.nanmin(det) < 0 < np.nanmax(det):
+        ax2.contour(vm.xs, vm.ys, det, levels=[0.0], colors="k", linewidths=1.5)
+        handles.append(Line2D([], [], color="k", lw=1.5, label="det J = 0: orientation flips"))
+    if (det < 0).any():
+        ax2.contourf(vm.xs, vm.ys, det, levels=[-np.inf, 0.0], colors="none", hatches=["//"])
+        handles.append(Patch(facecolor="none", edgecolor="k", hatch="//", label="reverses orientation"))
+    absdet = np.abs(det)
+    if np.nanmin(absdet) < 1 < np.nanmax(absdet):
+        ax2.contour(vm.xs, vm.ys, absdet, levels=[1.0], colors="0.2", linestyles="--", linewidths=1.2)
+        handles.append(Line2D([], [], color="0.2", ls="--", label="|det J| = 1"))
+    if (absdet < 1).any():
+        ax2.contourf(vm.xs, vm.ys, absdet, levels=[0.0, 1.0], colors="none", hatches=[".."])
+        handles.append(Patch(facecolor="none", edgecolor="0.2", hatch="..", label="contracts (|det J| < 1)"))
+    if (absdet > 1).any():
+        handles.append(Patch(facecolor="none", edgecolor="0.2", label="unmarked: expands (|det J| > 1)"))
+    ax2.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
+    ax2.set_aspect("equal")
+    ax2.set_title("det J: " + vm.summary(), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
