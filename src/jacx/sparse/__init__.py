@@ -1,0 +1,40 @@
+"""Sparse Jacobians: global sparsity detection, optimal-leaning coloring and compressed evaluation.
+
+>>> import jax.numpy as jnp
+>>> import jacx.sparse
+>>> f = lambda x: jnp.diff(x) ** 2
+>>> jac = jacx.sparse.jacobian(f, jnp.ones(6))
+>>> jac.sparsity.shape, jac.n_colors
+((5, 6), 2)
+"""
+
+from jacx.sparse._bicoloring import BiColoring, color_bidirectional
+from jacx.sparse._check import SparseCheck, check_sparse_jacobian
+from jacx.sparse._coloring import ORDERINGS, color_columns, color_rows
+from jacx.sparse._compress import Coloring, InvalidColoringError, check_coloring
+from jacx.sparse._detect import SparsityWarning, sparsity
+from jacx.sparse._plot import spy
+from jacx.sparse._prepared import SparseJacobian, jacobian
+from jacx.sparse._scipy import for_scipy, scipy_jac, scipy_jac_sparsity, to_scipy
+
+__all__ = [
+    "ORDERINGS",
+    "BiColoring",
+    "Coloring",
+    "InvalidColoringError",
+    "SparseCheck",
+    "SparseJacobian",
+    "SparsityWarning",
+    "check_coloring",
+    "check_sparse_jacobian",
+    "color_bidirectional",
+    "color_columns",
+    "color_rows",
+    "for_scipy",
+    "jacobian",
+    "scipy_jac",
+    "scipy_jac_sparsity",
+    "sparsity",
+    "spy",
+    "to_scipy",
+]

@@ -1,0 +1,112 @@
+"""Structure recognition for colorings: linear colorings of a lattice.
+
+Give each column the coordinates of its element in an array of ``shape`` and try colorings of the form
+``color = (a . coords) mod k``.  Two columns that share a row must differ in color, i.e. ``a . delta != 0 (mod k)``
+for their coordinate difference ``delta``.  Stencils and banded matrices have only a few distinct differences,
+so all coefficient vectors ``a`` for a given ``k`` are checked at once with one small integer matrix product.
+On a band of width ``w`` this finds ``c mod w``; on periodic grid stencils it finds the classic lattice
+colorings (for example ``(i + 2j) mod 6`` or ``(i + 3j) mod 8`` for a 5-point stencil with a coupled field).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+
+from jacx.sparse._pattern import duplicates, unique
+
+__all__ = ["lattice_coloring", "pair_differences"]
+
+_MAX_DIFFS = 4096
+_MAX_CANDIDATES = 200_000
+_SAMPLE_ROWS = 4_096
+_MAX_WORK = 20_000_000
+
+
+def pair_differences(
+    p: sp.csr_array, shape: tuple[int, ...], rows: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Distinct coordinate differences (one of each +/- pair) between columns that share a row of ``p``.
+
+    With ``rows``, only those rows are looked at (a sample: the caller validates the coloring it derives).
+    """
+    n = p.shape[1]
+    row_nnz = np.diff(p.indptr)
+    if rows is not None:
+        keep = np.zeros(len(row_nnz), dtype=bool)
+        keep[rows] = True
+        row_nnz = np.where(keep, row_nnz, 0)
+    span = np.asarray(shape, dtype=np.int64) * 2 + 1
+    # mixed-radix code with room for signed differences: code(a) - code(b) + code(shape) encodes a - b + shape
+    weights = np.concatenate([np.cumprod(span[::-1])[::-1][1:], [1]]).astype(np.int64)
+    coords = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.int64)
+    code_of = coords @ weights
+    offset = int(np.asarray(shape, dtype=np.int64) @ weights)
+    diffs = []
+    for length in unique(row_nnz):
+        if length < 2:
+            continue
+        rows = np.nonzero(row_nnz == length)[0]
+        cols = p.indices[p.indptr[rows][:, None] + np.arange(length)]
+        i, j = np.triu_indices(length, 1)
+        codes = code_of[cols]
+        u = unique((codes[:, i] - codes[:, j]).ravel() + offset)
+        diffs.append(np.stack(np.unravel_index(u, tuple(span)), axis=1) - span // 2)
+        if sum(len(x) for x in diffs) > 4 * _MAX_DIFFS:
+            return None
+    if not diffs:
+        return np.zeros((0, len(shape)), dtype=np.int64)
+    d = np.unique(np.concatenate(diffs), axis=0)
+    # +delta and -delta give the same constraint
+    first = np.argmax(d != 0, axis=1)
+    sign = np.where(d[np.arange(len(d)), first] < 0, -1, 1)
+    d = np.unique(d * sign[:, None], axis=0)
+    return d if len(d) <= _MAX_DIFFS else None
+
+
+def lattice_coloring(
+    p: sp.csr_array, shape: tuple[int, ...], lower: int, upper: int
+) -> tuple[np.ndarray, int] | None:
+    """The smallest ``k`` in ``[lower, upper)`` with a valid lattice coloring, as ``(colors, k)``, or ``None``."""
+    n = p.shape[1]
+    if int(np.prod(shape)) != n or n == 0:
+        return None
+    m = p.shape[0]
+    if m > _SAMPLE_ROWS:  # look at the ends and an even spread of rows; fall back to all rows if that fails
+        sample = np.unique(np.concatenate([
+            np.arange(_SAMPLE_ROWS // 8), np.arange(m - _SAMPLE_ROWS // 8, m),
+            np.linspace(0, m - 1, _SAMPLE_ROWS // 2).astype(np.int64)]))
+        found = _search(p, shape, lower, upper, pair_differences(p, shape, sample))
+        if found is not None and _valid(p, *found):
+            return found
+    return _search(p, shape, lower, upper, pair_differences(p, shape))
+
+
+def _valid(p: sp.csr_array, colors: np.ndarray, k: int) -> bool:
+    rows = np.repeat(np.arange(p.shape[0], dtype=np.int64), np.diff(p.indptr))
+    return duplicates(rows * k + colors[p.indices], p.shape[0] * k) == 0
+
+
+def _search(
+    p: sp.csr_array, shape: tuple[int, ...], lower: int, upper: int, d: np.ndarray | None
+) -> tuple[np.ndarray, int] | None:
+    n = p.shape[1]
+    if d is None:
+        return None
+    dims = len(shape)
+    work = 0
+    # lattice colorings matter for stencils, whose optimum sits near the lower bound: search only near it
+    for k in range(max(lower, 1), min(upper, 2 * lower + 8)):
+        work += k**dims * max(len(d), 1)
+        if k**dims > _MAX_CANDIDATES or work > _MAX_WORK:
+            return None
+        cand = np.array(list(itertools.product(range(k), repeat=dims)), dtype=np.int64)
+        ok = np.all((cand @ d.T) % k != 0, axis=1) if len(d) else np.ones(len(cand), dtype=bool)
+        hits = np.nonzero(ok)[0]
+        if len(hits):
+            a = cand[hits[0]]
+            coords = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.int64)
+            return (coords @ a) % k, k
+    return None
