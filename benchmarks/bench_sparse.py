@@ -6,8 +6,10 @@ Run from the repository root:
     python benchmarks/bench_sparse.py --quick    # small sizes, to check that everything runs
 
 For every problem and tool it reports the number of products (colors), preparation time split into detection
-and coloring, evaluation time (median of repeated calls after a warm-up call), the peak growth of the process's
-resident memory while preparing and evaluating, and the largest error of J @ v against JAX's JVP for random v.
+and coloring (each repetition prepares a fresh function object, and jacx's pattern cache is emptied, so no
+preparation is answered from a cache), evaluation time (median over samples of repeated calls, after a warm-up
+call), the peak growth of the process's resident memory while preparing and evaluating, and the largest error
+of J @ v against JAX's JVP for random v.
 Peers are optional: a tool that is not installed is reported as such.
 """
 
@@ -31,7 +33,7 @@ import scipy
 import scipy.sparse as sp
 
 import jacx.sparse as js
-from jacx.sparse._problems import (
+from jacx.sparse.problems import (
     arrow,
     broyden_banded,
     broyden_tridiagonal,
@@ -78,7 +80,7 @@ def casadi_problem(name: str, size: int) -> tuple:
                 s = s + gp[5 + k: 5 + k + size]
         return x, x * (2 + 5 * x * x) + 1 - s
     if name == "conv":
-        rng = np.random.default_rng(0)  # the weights of jacx.sparse._problems.conv_layer(seed=0)
+        rng = np.random.default_rng(0)  # the weights of jacx.sparse.problems.conv_layer(seed=0)
         c_n, width = 4, 5
         w = rng.normal(size=(c_n, c_n, width)) / np.sqrt(c_n * width)
         b = rng.normal(size=(c_n, 1))
@@ -129,13 +131,33 @@ class PeakRSS:
         return (self.peak - self.base) / 2**20
 
 
-def median_time(call: Callable[[], object], reps: int) -> float:
+def median_time(call: Callable[[], object], reps: int, sample_s: float = 0.02) -> float:
+    """Median over ``reps`` samples of the seconds per call.  Each sample repeats the call enough times to last
+    about ``sample_s`` (once for slow calls), so that sub-millisecond calls are not lost in timer noise."""
+    t = time.perf_counter()
+    call()
+    once = time.perf_counter() - t
+    number = max(1, min(2000, int(sample_s / max(once, 1e-7))))
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
+        for _ in range(number):
+            call()
+        times.append((time.perf_counter() - t) / number)
     return statistics.median(times)
+
+
+def fresh(f: Callable) -> Callable:
+    """A new function object computing ``f``: caches keyed by the function (jacx's pattern cache, JAX's tracing
+    caches, any a peer keeps) cannot answer for it, so every timed preparation starts from scratch."""
+    return lambda z: f(z)
+
+
+def clear_jacx_caches() -> None:
+    """Empty jacx's pattern cache too (a fresh function already misses it; this makes sure)."""
+    from jacx.sparse import _detect
+
+    _detect._CACHE.clear()
 
 
 def block(out: object) -> object:
@@ -169,8 +191,8 @@ def bcoo_to_csr(b: object, shape: tuple[int, int], in_shape: tuple[int, ...] = (
 def run_jacx(f: Callable, x: jax.Array, reps: int) -> dict:
     preps = []
     for _ in range(reps):
-        g = lambda z: f(z)  # a fresh function: no cache hit
-        jac = js.jacobian(g, x)
+        clear_jacx_caches()
+        jac = js.jacobian(fresh(f), x)
         preps.append(jac.preparation)
     det = statistics.median(p["detection"] for p in preps)
     col = statistics.median(p["coloring"] for p in preps)
@@ -186,7 +208,7 @@ def run_asdex(f: Callable, x: jax.Array, reps: int) -> dict:
 
     dets, cols = [], []
     for _ in range(reps):
-        g = lambda z: f(z)
+        g = fresh(f)
         t = time.perf_counter()
         pattern = asdex.jacobian_sparsity(g, x)
         t1 = time.perf_counter()
@@ -209,9 +231,9 @@ def run_sparsejac(f: Callable, x: jax.Array, reps: int) -> dict:
 
     pattern = js.sparsity(f, x)  # the pattern is given to sparsejac
     bcoo = jsparse.BCOO.from_scipy_sparse(sp.csr_matrix(pattern.astype(np.float32)))
-    flat = lambda z: jnp.ravel(f(z.reshape(x.shape)))
     times = []
     for _ in range(reps):
+        flat = fresh(lambda z: jnp.ravel(f(z.reshape(x.shape))))
         t = time.perf_counter()
         jf = jax.jit(sparsejac.jacfwd(flat, sparsity=bcoo))
         times.append(time.perf_counter() - t)

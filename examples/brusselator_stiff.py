@@ -16,7 +16,7 @@ import numpy as np
 import scipy.integrate
 
 import jacx.sparse as js
-from jacx.sparse._problems import brusselator_2d
+from jacx.sparse.problems import brusselator_2d
 
 jax.config.update("jax_enable_x64", True)
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import jacx.sparse as js
-from jacx.sparse._problems import (
+from jacx.sparse.problems import (
     arrow,
     broyden_banded,
     broyden_tridiagonal,

@@ -8,7 +8,7 @@ from jax.experimental import sparse as jsparse
 
 import jacx.sparse as js
 from jacx._errors import JacxUsageError
-from jacx.sparse._problems import arrow, broyden_banded, brusselator_2d, conv_layer
+from jacx.sparse.problems import arrow, broyden_banded, brusselator_2d, conv_layer
 
 
 def _dense(f, x, rev=False):
@@ -117,15 +117,17 @@ def test_usage_errors():
         js.jacobian(lambda z: z, jnp.ones(3), mode="sideways")
 
 
-def test_large_problem_code_path(monkeypatch, x64):
+@pytest.mark.parametrize("fill, layout", [(0.0, "csr"), (2.0, "compressed")])
+def test_large_problem_code_path(monkeypatch, fill, layout, x64):
     """Index data passed as jit arguments (the path used for large Jacobians) gives the same values."""
     from jacx.sparse import _prepared
 
     monkeypatch.setattr(_prepared, "_BAKE_LIMIT", 4)
+    monkeypatch.setattr(_prepared, "_DIRECT_MAX_FILL", fill)
     f, x = brusselator_2d(8)
     x = jnp.asarray(x, jnp.float64)
     jac = js.jacobian(lambda z: f(z), x)
-    assert "fseeds" not in jac._const
+    assert "fseeds" not in jac._const and jac.layout == layout
     np.testing.assert_allclose(np.asarray(jac(x).todense()), _dense(f, x), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jax.jit(jac.values)(x)), _dense(f, x)[jac.sparsity.nonzero()], rtol=1e-12)
 
@@ -147,10 +149,11 @@ def test_both_decompressions_agree(monkeypatch, select, x64):
 
     monkeypatch.setattr(_prepared, "_SELECT_MIN_NNZ", 0)
     monkeypatch.setattr(_prepared, "_SELECT_DECOMPRESSION", select)
+    monkeypatch.setattr(_prepared, "_DIRECT_MAX_FILL", 0.0)  # the BCOO too goes through the decompression
     f, x = brusselator_2d(12)
     x = jnp.asarray(x, jnp.float64) + 0.1
     jac = js.jacobian(lambda z: f(z), x, mode="forward")
-    assert jac._uniform == select
+    assert jac._uniform == select and jac.layout == "csr"
     np.testing.assert_allclose(np.asarray(jac(x).todense()), _dense(f, x), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jax.vmap(jac.values)(jnp.stack([x, 2 * x]))[1]),
                                _dense(f, 2 * x)[jac.sparsity.nonzero()], rtol=1e-12)

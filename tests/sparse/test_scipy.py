@@ -7,7 +7,7 @@ import scipy.optimize
 from scipy.optimize._numdiff import approx_derivative
 
 import jacx.sparse as js
-from jacx.sparse._problems import broyden_tridiagonal, brusselator_2d
+from jacx.sparse.problems import broyden_tridiagonal, brusselator_2d
 
 
 def test_least_squares_with_sparse_jac(x64):

@@ -8,6 +8,7 @@
 ((5, 6), 2)
 """
 
+from jacx.sparse import problems  # the built-in test problems (a public submodule)
 from jacx.sparse._bicoloring import BiColoring, color_bidirectional
 from jacx.sparse._check import SparseCheck, check_sparse_jacobian
 from jacx.sparse._coloring import ORDERINGS, color_columns, color_rows
@@ -32,6 +33,7 @@ __all__ = [
     "color_rows",
     "for_scipy",
     "jacobian",
+    "problems",
     "scipy_jac",
     "scipy_jac_sparsity",
     "sparsity",

@@ -18,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    from jacx.sparse._problems import PROBLEMS
+    from jacx.sparse.problems import PROBLEMS
 
     p = _Parser(prog="jacx sparse", description="Sparse Jacobians of built-in problems.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -45,7 +45,7 @@ def cli_main(argv: list[str]) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     import jacx.sparse as js
-    from jacx.sparse._problems import PROBLEMS
+    from jacx.sparse.problems import PROBLEMS
 
     size = args.size or _DEFAULT_SIZE[args.problem]
     if size < 2:

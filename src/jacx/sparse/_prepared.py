@@ -25,6 +25,7 @@ _MODES = ("auto", "forward", "reverse", "bidirectional")
 _BAKE_LIMIT = 1 << 22
 _SELECT_DECOMPRESSION = True
 _SELECT_MIN_NNZ = 65_536
+_DIRECT_MAX_FILL = 1.25  # compressed layout while n_colors * (m or n) <= this x nnz (measured crossover)
 
 
 def _flat_out(f: Callable) -> Callable:
@@ -67,14 +68,24 @@ class SparseJacobian:
 
     Calling it returns a ``jax.experimental.sparse.BCOO`` of shape ``(m, n)`` (flattened output and input).
     ``values(x)`` returns just the nonzero values (in the order of ``sparsity``'s CSR entries), ``to_scipy(x)``
-    a ``scipy.sparse.csr_array``.  Calls compose with ``jax.jit`` and ``jax.vmap``.  ``preparation`` holds the
-    seconds spent on detection (including tracing), coloring, and in total.
+    a ``scipy.sparse.csr_array`` with exactly the pattern ``sparsity``.  Calls compose with ``jax.jit`` and
+    ``jax.vmap``.  ``preparation`` holds the seconds spent on detection (including tracing), coloring, and in
+    total.
+
+    Layout of the BCOO: with a one-sided coloring (``mode`` ``"forward"`` or ``"reverse"``) whose compressed
+    products hold at most 25 % more slots than there are nonzeros (``layout == "compressed"``), the BCOO's data
+    *are* the compressed products, without any decompression: one entry per (product, output row) for JVPs, per
+    (product, input column) for VJPs, in the order of the products (so in general not sorted), and the
+    slots of a product that meet no nonzero are padding entries with the out-of-bounds index ``(m, n)`` (JAX's
+    own convention for padding, which every BCOO operation ignores).  Otherwise (``layout == "csr"``) the
+    entries are the nonzeros in CSR order.  Either way each in-bounds index appears once and is an entry of
+    ``sparsity``; ``to_scipy`` drops the padding.
 
     >>> import jax.numpy as jnp
     >>> import jacx.sparse
     >>> jac = jacx.sparse.jacobian(lambda x: x[1:] ** 2 - x[:-1], jnp.ones(4))
-    >>> jac.mode, jac.n_colors, jac.sparsity.nnz
-    ('forward', 2, 6)
+    >>> jac.mode, jac.n_colors, jac.sparsity.nnz, jac.layout
+    ('forward', 2, 6, 'compressed')
     >>> jac(jnp.arange(4.0)).todense()
     Array([[-1.,  2.,  0.,  0.],
            [ 0., -1.,  4.,  0.],
@@ -129,54 +140,79 @@ class SparseJacobian:
         )
         if self._uniform:
             data["fslot2d"] = np.maximum(fwd.colors[cols], 0).reshape(m, w).astype(idx)
-        data["indices"] = np.stack([rows, cols], axis=1)
+        # the BCOO's layout: the compressed products themselves when they are not much larger than nnz
+        nse = self._kf * m if not self._kr else self._kr * n if not self._kf else 0
+        self.layout = "compressed" if nse and nse <= _DIRECT_MAX_FILL * pattern.nnz else "csr"
+        if self.layout == "compressed":
+            slot = data["fslot"] if self._kf else data["rslot"]
+            indices = np.empty((nse, 2), np.int32)
+            indices[:, 0], indices[:, 1] = m, n  # padding: out of bounds
+            indices[slot, 0], indices[slot, 1] = rows, cols
+            key = indices[:, 0].astype(np.int64) * (n + 1) + indices[:, 1]
+            is_sorted = bool((np.diff(key) > 0).all())
+        else:
+            indices, is_sorted = np.stack([rows, cols], axis=1), True
         self._data = {k: jax.device_put(v) for k, v in data.items()}  # no compilation, unlike jnp.asarray
+        # the BCOO is assembled outside the compiled program from a prepared tree structure: returning the
+        # (constant) indices from it would copy them on every call
+        # (the structure holds only the shape and the flags: a template without entries is enough)
+        template = jsparse.BCOO((np.zeros(0, x.dtype), np.zeros((0, 2), np.int32)), shape=self.shape,
+                                indices_sorted=is_sorted, unique_indices=True)
+        self._treedef = jax.tree_util.tree_structure(template)
+        self._indices = jax.device_put(indices)
         if self.sparsity.nnz <= _BAKE_LIMIT // 4:  # small index data: closed over (cheaper calls)
             data_ = self._data
             self._jitted = jax.jit(lambda x, *args: self._compute(data_, x, *args))
-            self._jitted_bcoo = jax.jit(lambda x, *args: self._bcoo(self._compute(data_, x, *args)))
+            self._jitted_data = jax.jit(lambda x, *args: self._products(data_, x, *args))
         else:  # large index data: passed as arguments (fast compilation)
-            jitted = jax.jit(self._compute)
+            jitted, jitted_data = jax.jit(self._compute), jax.jit(self._products)
             self._jitted = lambda x, *args: jitted(self._data, x, *args)
-            self._jitted_bcoo = lambda x, *args: self._bcoo(self._jitted(x, *args))
+            self._jitted_data = lambda x, *args: jitted_data(self._data, x, *args)
+        if self.layout == "csr":  # the BCOO's data are the values
+            self._jitted_data = self._jitted
 
     @staticmethod
     def _seeds(colors: jax.Array, k: int, dtype: Any) -> jax.Array:
         return (colors[None, :] == jnp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
 
+    def _jvps(self, data: dict, x: jax.Array, *args: Any, out_axes: int = 0) -> jax.Array:
+        """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``."""
+        seeds = self._const.get("fseeds")
+        seeds = self._seeds(data["fcolors"], self._kf, x.dtype) if seeds is None else seeds
+        f, shape = self._f, self._shape_in
+        return jax.vmap(lambda s: jax.jvp(lambda z: f(z, *args), (x,), (s.reshape(shape),))[1],
+                        out_axes=out_axes)(seeds)
+
+    def _vjps(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
+        """The compressed VJPs: (n_colors, n)."""
+        _, pull = jax.vjp(lambda z: self._f(z, *args), x)
+        seeds = self._const.get("rseeds")
+        seeds = self._seeds(data["rcolors"], self._kr, x.dtype) if seeds is None else seeds
+        return jax.vmap(lambda s: pull(s)[0].ravel())(seeds)
+
+    def _products(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
+        """The BCOO data of the compressed layout: the flattened products, nothing else."""
+        return (self._jvps(data, x, *args) if self._kf else self._vjps(data, x, *args)).ravel()
+
     def _compute(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
-        shape = self._shape_in
-
-        def f(z: jax.Array) -> jax.Array:
-            return self._f(z, *args)
-
+        """The nonzeros in CSR order: products, then decompression."""
         parts = []
         if self._kf:
-            seeds = self._const.get("fseeds")
-            seeds = self._seeds(data["fcolors"], self._kf, x.dtype) if seeds is None else seeds
             if self._uniform:
-                y = jax.vmap(lambda s: jax.jvp(f, (x,), (s.reshape(shape),))[1], out_axes=1)(seeds)  # (m, K)
+                y = self._jvps(data, x, *args, out_axes=1)  # (m, K)
                 slots = data["fslot2d"]
                 vals = jnp.zeros(slots.shape, y.dtype)
                 for k in range(self._kf):
                     vals = jnp.where(slots == k, y[:, k:k + 1], vals)
                 return vals.ravel()
-            y = jax.vmap(lambda s: jax.jvp(f, (x,), (s.reshape(shape),))[1])(seeds)
-            parts.append(y.ravel()[data["fslot"]])
+            parts.append(self._jvps(data, x, *args).ravel()[data["fslot"]])
         if self._kr:
-            _, pull = jax.vjp(f, x)
-            seeds = self._const.get("rseeds")
-            seeds = self._seeds(data["rcolors"], self._kr, x.dtype) if seeds is None else seeds
-            z = jax.vmap(lambda s: pull(s)[0].ravel())(seeds)
-            parts.append(z.ravel()[data["rslot"]])
+            parts.append(self._vjps(data, x, *args).ravel()[data["rslot"]])
         if len(parts) == 2:
             return jnp.where(data["from_fwd"], parts[0], parts[1])
         if parts:
             return parts[0]
         return jnp.zeros(self.sparsity.nnz, dtype=x.dtype)
-
-    def _values(self, x: jax.Array, *args: Any) -> jax.Array:
-        return self._jitted(x, *args)
 
     def _check(self, x: Any) -> jax.Array:
         if not isinstance(x, jax.Array) or x.dtype != self._dtype:
@@ -190,16 +226,14 @@ class SparseJacobian:
 
     def values(self, x: Any, *args: Any) -> jax.Array:
         """The nonzero values at ``x``, in CSR order of ``self.sparsity``."""
-        return self._values(self._check(x), *args)
-
-    def _bcoo(self, vals: jax.Array) -> jsparse.BCOO:
-        return jsparse.BCOO((vals, self._data["indices"]), shape=self.shape, indices_sorted=True, unique_indices=True)
+        return self._jitted(self._check(x), *args)
 
     def __call__(self, x: Any, *args: Any) -> jsparse.BCOO:
-        return self._jitted_bcoo(self._check(x), *args)
+        """The Jacobian at ``x`` as a ``BCOO`` of shape ``(m, n)``, in the layout ``self.layout``."""
+        return self._treedef.unflatten((self._jitted_data(self._check(x), *args), self._indices))
 
     def to_scipy(self, x: Any, *args: Any) -> sp.csr_array:
-        """The Jacobian at ``x`` as a ``scipy.sparse.csr_array`` (float64)."""
+        """The Jacobian at ``x`` as a ``scipy.sparse.csr_array`` (float64) with exactly the pattern ``sparsity``."""
         vals = np.asarray(self.values(x, *args), dtype=np.float64)
         p = self.sparsity
         return sp.csr_array((vals, p.indices.copy(), p.indptr.copy()), shape=p.shape)

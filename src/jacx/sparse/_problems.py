@@ -1,4 +1,4 @@
-"""Built-in test problems with known sparse Jacobians (used by the CLI, the examples and the benchmarks)."""
+"""Built-in test problems with known sparse Jacobians (public as :mod:`jacx.sparse.problems`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 __all__ = ["PROBLEMS", "arrow", "broyden_banded", "broyden_tridiagonal", "brusselator_2d", "conv_layer"]
 
 Problem = tuple[Callable[[jax.Array], jax.Array], jax.Array]
+"""A residual ``f`` and an input ``x0`` of the shape it expects."""
 
 
 def brusselator_2d(n_grid: int, *, a: float = 3.4, b: float = 1.0, alpha: float = 0.002) -> Problem:

@@ -21,6 +21,9 @@ __all__ = ["for_scipy", "scipy_jac", "scipy_jac_sparsity", "to_scipy"]
 def to_scipy(jac: jsparse.BCOO) -> sp.csr_array:
     """Convert a 2-D ``BCOO`` (as returned by a prepared sparse Jacobian) to a ``scipy.sparse.csr_array``.
 
+    Padding entries (out-of-bounds indices) are dropped and duplicates summed, so the result of a prepared
+    Jacobian has exactly the pattern ``jac.sparsity`` (stored zeros included), in canonical CSR form.
+
     >>> import jax.numpy as jnp
     >>> from jax.experimental import sparse
     >>> from jacx.sparse import to_scipy
@@ -35,7 +38,12 @@ def to_scipy(jac: jsparse.BCOO) -> sp.csr_array:
         )
     idx = np.asarray(jac.indices)
     vals = np.asarray(jac.data, dtype=np.float64)
-    return sp.csr_array(sp.coo_array((vals, (idx[:, 0], idx[:, 1])), shape=jac.shape).tocsr())
+    keep = (idx[:, 0] < jac.shape[0]) & (idx[:, 1] < jac.shape[1])  # out-of-bounds indices are padding
+    if not keep.all():
+        idx, vals = idx[keep], vals[keep]
+    out = sp.csr_array(sp.coo_array((vals, (idx[:, 0], idx[:, 1])), shape=jac.shape).tocsr())
+    out.sum_duplicates()  # canonical: sorted indices, no duplicates
+    return out
 
 
 def _time_wrapped(f: Callable) -> Callable:
