@@ -48,6 +48,15 @@ class ChainRule:
         layers: the functions, in the order they are applied (input to output).
         points: ``points[k]`` is the input of ``layers[k]``; ``points[-1]`` is the chain's output.
         factors: ``factors[k]`` is the Jacobian matrix of ``layers[k]`` at ``points[k]`` (flattened to 2-D).
+
+    >>> import jax.numpy as jnp, jacx
+    >>> c = jacx.chain_rule([lambda v: 2.0 * v, lambda u: jnp.array([u[0] * u[1]])], jnp.array([1.0, 3.0]))
+    >>> c
+    ChainRule(2 layers; factors output to input: 1x2 <- 2x2)
+    >>> c.product                             # d(4 v0 v1)/dv = (4 v1, 4 v0)
+    Array([[12.,  4.]], dtype=float32)
+    >>> c.backprop(jnp.ones(1))[0]            # the same row, by VJPs
+    Array([12.,  4.], dtype=float32)
     """
 
     def __init__(self, layers: Sequence[Callable], points: list[Any], factors: list[jax.Array], mode: Mode) -> None:

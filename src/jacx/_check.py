@@ -49,7 +49,16 @@ def finite_difference_jacobian(f: Callable, x: Any, *, step: float | None = None
 @final
 @dataclasses.dataclass(frozen=True)
 class JacobianCheck:
-    """The result of :func:`jacx.check_jacobian`. ``ok`` is True when every entry agrees within tolerance."""
+    """The result of :func:`jacx.check_jacobian`. ``ok`` is True when every entry agrees within tolerance.
+
+    >>> import jax, jax.numpy as jnp, jacx
+    >>> bad = jax.custom_jvp(jnp.sin)
+    >>> bad.defjvp(lambda p, t: (jnp.sin(p[0]), 2.0 * t[0]))    # a wrong derivative rule: 2 instead of cos
+    <function <lambda> at ...>
+    >>> result = jacx.check_jacobian(bad, jnp.array([0.5]))
+    >>> bool(result), result.worst_entry
+    (False, (0, 0))
+    """
 
     ad: np.ndarray
     finite_difference: np.ndarray

@@ -14,7 +14,9 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO, final
+from typing import TextIO, final
+
+from ._argparse import OneLineParser
 
 __all__ = ["main", "SUBCOMMANDS", "parse_point", "interpret"]
 
@@ -49,16 +51,8 @@ class _UsageExit(Exception):
     """Raised for bad command-line input; turned into exit status 2 and one line on stderr."""
 
 
-@final
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but errors become one line (and exit status 2) instead of a usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageExit(f"{message} (see jacx --help)")
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = OneLineParser(
         prog="jacx",
         description="Symbolic Jacobians from the command line, checked against automatic differentiation.",
         epilog=_EPILOG,

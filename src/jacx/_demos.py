@@ -5,7 +5,6 @@ Every demo is a function returning a dict of its measurements (the tests read th
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -15,6 +14,8 @@ from typing import TextIO
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._argparse import CommandLineError, OneLineParser
 
 __all__ = ["cli_main", "DEMOS"]
 
@@ -263,27 +264,18 @@ DEMOS: dict[str, Callable[..., dict]] = {
 }
 
 
-class _BadArgs(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line on stderr, not argparse's usage block
-        raise _BadArgs(message)
-
-
 def cli_main(argv: list[str]) -> int:
     """``jacx demo NAME [--out DIR]``: run one application demo (or ``all``); exit status 2 on bad input.
 
     >>> cli_main(["nosuch"])
     2
     """
-    parser = _Parser(prog="jacx demo", description="Run an application demo of jacx.")
+    parser = OneLineParser(prog="jacx demo", description="Run an application demo of jacx.")
     parser.add_argument("name", help=f"which demo: {', '.join(DEMOS)} or all")
     parser.add_argument("--out", default=None, help="folder for pictures (vision)")
     try:
         args = parser.parse_args(argv)
-    except _BadArgs as exc:
+    except CommandLineError as exc:
         print(f"jacx demo: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help

@@ -22,8 +22,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._autojit import AutoJit, memo_get, memo_put
-from ._errors import JacobianTooLargeError, JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
-from ._memory import WORKSPACE_FRACTION, available_memory_bytes, format_bytes
+from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
+from ._memory import per_pass_bytes, plan_chunk
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
@@ -107,57 +107,6 @@ def _check_input_dtypes(primal: Any, where: str) -> list[jax.Array]:
     return out
 
 
-# --------------------------------------------------------------------------------------------------- memory
-def _per_pass_bytes(g: Callable, primal: Any) -> tuple[Any, int]:
-    """Output shapes of g, and a rough bound on the bytes one JVP/VJP pass keeps alive."""
-    try:
-        jaxpr, out_shape = jax.make_jaxpr(g, return_shape=True)(primal)
-    except jax.errors.ConcretizationTypeError:
-        # Python control flow on values: only a concrete evaluation can tell the output shapes
-        out = g(primal)
-        out_shape = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), out)
-        sizes = [math.prod(jnp.shape(a)) * jnp.result_type(a).itemsize for a in jax.tree_util.tree_leaves((primal, out))]
-        return out_shape, 4 * sum(sizes)
-    total = 0
-    for eqn in jaxpr.jaxpr.eqns:
-        for v in eqn.outvars:
-            aval = v.aval
-            if hasattr(aval, "shape") and hasattr(aval, "dtype"):
-                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
-    # a pass holds primal residuals and tangents: about twice the values of one evaluation
-    return out_shape, 2 * total
-
-
-def _plan_chunk(m: int, n: int, passes: int, per_pass: int, itemsize: int, chunk_size: int | None) -> int | None:
-    jac_bytes = m * n * itemsize
-    avail = available_memory_bytes()
-    if avail is None:
-        return chunk_size
-    if jac_bytes > avail:
-        raise JacobianTooLargeError(
-            f"The dense Jacobian is {m} x {n} = {m * n:,} entries ({format_bytes(jac_bytes)}), more than the "
-            f"{format_bytes(avail)} of memory available. Options: jacx.sparse.jacobian(f, x) when most entries are "
-            "zero; jacx.jvp / jacx.vjp when you only need Jacobian-vector products; or a smaller problem."
-        )
-    budget = WORKSPACE_FRACTION * avail - jac_bytes
-    need = passes * per_pass if chunk_size is None else min(chunk_size, passes) * per_pass
-    if need <= budget:
-        return chunk_size
-    fits = int(budget // max(per_pass, 1))
-    if fits < 1:
-        raise JacobianTooLargeError(
-            f"Even one {'JVP' if passes == n else 'VJP'} pass needs about {format_bytes(per_pass)} next to the "
-            f"{format_bytes(jac_bytes)} Jacobian, more than the {format_bytes(avail)} of memory available. "
-            "Use jacx.sparse.jacobian(f, x) if most entries are zero, or jacx.jvp / jacx.vjp for products."
-        )
-    if chunk_size is not None:
-        raise JacobianTooLargeError(
-            f"chunk_size={chunk_size} evaluates {chunk_size} passes of about {format_bytes(per_pass)} each at once, "
-            f"more than the {format_bytes(avail)} of memory available allows. Use chunk_size={fits} or smaller."
-        )
-    return fits
-
-
 # --------------------------------------------------------------------------------------------------- core
 def _size(x: Any) -> int:
     return math.prod(x.shape)
@@ -187,7 +136,7 @@ def _jacobian_impl(
     g, primal = _split_args(f, argnums, args, kwargs, has_aux)
     in_leaves = _check_input_dtypes(primal, "jacx.jacobian")
     in_tree = jax.tree_util.tree_structure(primal)
-    out_shape, per_pass = _per_pass_bytes(g, primal)
+    out_shape, per_pass = per_pass_bytes(g, primal)
     y_shape = out_shape[0] if has_aux else out_shape
     out_leaves, out_tree = jax.tree_util.tree_flatten(y_shape)
     n = sum(_size(x) for x in in_leaves)
@@ -199,7 +148,7 @@ def _jacobian_impl(
             )
     forward = mode == "forward" or (mode == "auto" and n <= m)
     itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
-    chunk = _plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size)
+    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
 
     if forward:

@@ -88,6 +88,11 @@ class VolumeChange:
 
     ``kind`` is ``"expands"``, ``"contracts"``, ``"preserves"`` or ``"singular"``; ``orientation`` is ``"kept"``,
     ``"reversed"`` or ``None`` (singular). ``factor`` is ``|det J|``.
+
+    >>> import jax.numpy as jnp, jacx
+    >>> vc = jacx.volume_change(lambda v: jnp.array([v[1], 0.5 * v[0]]))(jnp.ones(2))
+    >>> vc.kind, vc.orientation, vc.det
+    ('contracts', 'reversed', -0.5)
     """
 
     det: float

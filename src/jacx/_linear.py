@@ -23,6 +23,14 @@ class Linearization:
     Made by :func:`jacx.linearize`. ``lin(dx)`` is ``F(x) + J dx`` (computed with one JVP, without forming ``J``);
     ``lin.jacobian`` forms ``J`` on first use; ``lin.error(dx)`` is the true error of the model,
     ``||F(x + dx) - (F(x) + J dx)||``, which shrinks like ``||dx||^2`` for smooth ``F``.
+
+    >>> import jax.numpy as jnp, jacx
+    >>> lin = jacx.linearize(lambda v: v ** 2, jnp.array([1.0, 2.0]))
+    >>> lin.jacobian
+    Array([[2., 0.],
+           [0., 4.]], dtype=float32)
+    >>> lin.error(jnp.array([0.1, 0.0])) < lin.error(jnp.array([0.2, 0.0]))   # the error grows like dx^2
+    True
     """
 
     def __init__(self, f: Callable, point: Any, value: Any, push: Callable) -> None:

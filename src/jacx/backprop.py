@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
@@ -74,13 +75,24 @@ def _activations(params: Params, x: jax.Array) -> list[jax.Array]:
     return hs
 
 
-def layer_jacobians(params: Params, x) -> list[jax.Array]:
+def _check_input(params: Params, x: ArrayLike) -> jax.Array:
+    x = jnp.asarray(x)
+    width = params[0][0].shape[1] if params else None
+    if x.shape != (width,) or not jnp.issubdtype(x.dtype, jnp.floating):
+        raise JacxUsageError(
+            f"The network takes one input vector of shape ({width},) with float entries; received shape {x.shape} "
+            f"and dtype {x.dtype}. Pass a single example (use jax.vmap for a batch) as floats."
+        )
+    return x
+
+
+def layer_jacobians(params: Params, x: ArrayLike) -> list[jax.Array]:
     """J_k = d h_{k+1} / d h_k at the forward pass through ``x``, for every layer, from ``jacx.jacobian``.
 
     >>> [J.shape for J in layer_jacobians(init_mlp(jax.random.PRNGKey(0), [3, 4, 2]), jnp.ones(3))]
     [(4, 3), (2, 4)]
     """
-    return _layer_jacobians(params, jnp.asarray(x))
+    return _layer_jacobians(params, _check_input(params, x))
 
 
 @jax.jit
@@ -89,7 +101,9 @@ def _layer_jacobians(params: Params, x: jax.Array) -> list[jax.Array]:
     return [jacobian(functools.partial(_layer, params, k))(hs[k]) for k in range(len(params))]
 
 
-def backprop_by_jacobians(params: Params, x, loss: Callable[[jax.Array], jax.Array]) -> tuple[jax.Array, Params]:
+def backprop_by_jacobians(
+    params: Params, x: ArrayLike, loss: Callable[[jax.Array], jax.Array]
+) -> tuple[jax.Array, Params]:
     """Gradients of ``loss(mlp(params, x))`` with respect to ``x`` and to every (W, b), computed by hand as the
     row vector dL/dh_K multiplied through the layer Jacobians from output to input.
 
@@ -100,7 +114,7 @@ def backprop_by_jacobians(params: Params, x, loss: Callable[[jax.Array], jax.Arr
     >>> bool(jnp.allclose(gx, jax.grad(lambda x: jnp.sum(mlp(p, x)))(jnp.ones(3)), atol=1e-6))
     True
     """
-    return _backprop(params, jnp.asarray(x), loss)
+    return _backprop(params, _check_input(params, x), loss)
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -119,7 +133,7 @@ def _backprop(params: Params, x: jax.Array, loss: Callable) -> tuple[jax.Array, 
     return g, grads[::-1]
 
 
-def input_output_jacobian_by_product(params: Params, x, order: str = "reverse") -> jax.Array:
+def input_output_jacobian_by_product(params: Params, x: ArrayLike, order: str = "reverse") -> jax.Array:
     """The full d_K x d_0 Jacobian as the matrix product J_{K-1} ... J_0, multiplied from the output end
     (``"reverse"``) or from the input end (``"forward"``).
 

@@ -22,8 +22,9 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 from jax.scipy.sparse.linalg import gmres
+from jax.typing import ArrayLike
 
-from jacx._dense import jacobian
+from jacx._dense import _check_function, jacobian
 from jacx._errors import JacxUsageError
 
 __all__ = ["root", "fixed_point", "newton"]
@@ -41,7 +42,7 @@ def _check_options(linear_solve: str, tol: float, max_iter: int) -> None:
         raise JacxUsageError(f"Need tol > 0 and max_iter >= 1; received tol={tol}, max_iter={max_iter}.")
 
 
-def _check_x(x0) -> jax.Array:
+def _check_x(x0: ArrayLike) -> jax.Array:
     x0 = jnp.asarray(x0)
     if x0.ndim != 1 or not jnp.issubdtype(x0.dtype, jnp.floating):
         raise JacxUsageError(
@@ -51,13 +52,14 @@ def _check_x(x0) -> jax.Array:
     return x0
 
 
-def newton(F: Callable, x0, theta, *, tol: float = 1e-6, max_iter: int = 50) -> jax.Array:
+def newton(F: Callable, x0: ArrayLike, theta: Any, *, tol: float = 1e-6, max_iter: int = 50) -> jax.Array:
     """Newton's method for F(x, theta) = 0 with the dense Jacobian from ``jacx.jacobian`` (not differentiated).
 
     >>> x = newton(lambda x, a: x**2 - a, jnp.array([1.0]), 2.0)
     >>> print(round(float(x[0]), 5))
     1.41421
     """
+    _check_function(F, "jacx.implicit.newton")
     x0 = _check_x(x0)
     dFdx = jacobian(F, argnums=0, mode="forward")
 
@@ -147,8 +149,8 @@ def _with_implicit_rule(F: Callable, forward: Callable, linear_solve: str, tol: 
 
 def root(
     F: Callable[[jax.Array, Any], jax.Array],
-    x0,
-    theta,
+    x0: ArrayLike,
+    theta: Any,
     *,
     solver: Callable | None = None,
     linear_solve: LinearSolve = "dense",
@@ -168,16 +170,13 @@ def root(
     >>> print(round(float(jax.grad(sqrt)(4.0)), 4))  # d sqrt(a)/da = 1 / (2 sqrt(a))
     0.25
     """
-    _check_options(linear_solve, tol, max_iter)
-    x0 = _check_x(x0)
-    fn, theta = _hoist_closure(F, x0, theta)
-    return _cached("root", fn, solver, linear_solve, float(tol), int(max_iter))(x0, theta)
+    return _solve("root", F, x0, theta, solver, linear_solve, tol, max_iter)
 
 
 def fixed_point(
     T: Callable[[jax.Array, Any], jax.Array],
-    x0,
-    theta,
+    x0: ArrayLike,
+    theta: Any,
     *,
     linear_solve: LinearSolve = "dense",
     tol: float = 1e-6,
@@ -196,25 +195,36 @@ def fixed_point(
     >>> print(round(float(jax.grad(f)(1.0)), 4))
     2.0
     """
+    return _solve("fixed_point", T, x0, theta, None, linear_solve, tol, max_iter)
+
+
+def _solve(
+    kind: str, fn: Callable, x0: ArrayLike, theta: Any, solver: Callable | None, linear_solve: str, tol: float,
+    max_iter: int,
+) -> jax.Array:
+    """Check the arguments of :func:`root` / :func:`fixed_point`, then run the cached, compiled solver."""
+    _check_function(fn, f"jacx.implicit.{kind}")
     _check_options(linear_solve, tol, max_iter)
     x0 = _check_x(x0)
-    fn, theta = _hoist_closure(T, x0, theta)
-    return _cached("fixed_point", fn, None, linear_solve, float(tol), int(max_iter))(x0, theta)
+    fn, theta = _hoist_closure(fn, x0, theta)
+    return _cached(kind, fn, solver, linear_solve, float(tol), int(max_iter))(x0, theta)
 
 
 def _hoist_closure(fn: Callable, x0: jax.Array, theta: Any) -> tuple[Callable, Any]:
     """Make traced values that ``fn`` closes over (a vmapped input, a value being differentiated) explicit
     parameters, so they are differentiated like ``theta`` and never baked into the compiled solver."""
     closed = jax.make_jaxpr(fn)(x0, theta)
+    outs = closed.out_avals
+    if len(outs) != 1 or outs[0].shape != x0.shape:
+        got = ", ".join(str(tuple(a.shape)) for a in outs) or "nothing"
+        raise JacxUsageError(
+            f"The function must return one array shaped like x, {tuple(x0.shape)}; it returns shape(s) {got}. "
+            "Return one residual per unknown (concatenate them into one vector)."
+        )
     consts = list(closed.consts)
     traced = [i for i, c in enumerate(consts) if isinstance(c, jax.core.Tracer)]
     if not traced:
         return fn, theta
-    if len(closed.jaxpr.outvars) != 1:
-        raise JacxUsageError(
-            f"The function must return one array shaped like x; it returns {len(closed.jaxpr.outvars)} arrays. "
-            "Concatenate the residuals into one vector."
-        )
 
     def with_consts(x, packed):
         th, hoisted = packed

@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
 
-from jacx._dense import jacobian
+from jacx._dense import _check_function, jacobian
 from jacx._errors import JacxUsageError
 
 __all__ = [
@@ -36,7 +38,13 @@ __all__ = [
 ]
 
 
-def _check_x(x) -> jax.Array:
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise JacxUsageError(f"{name} must be an integer >= {minimum}; received {value!r}.")
+    return int(value)
+
+
+def _check_x(x: ArrayLike) -> jax.Array:
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise JacxUsageError(
@@ -46,7 +54,7 @@ def _check_x(x) -> jax.Array:
     return x
 
 
-def io_jacobian(f: Callable, x) -> jax.Array:
+def io_jacobian(f: Callable, x: ArrayLike) -> jax.Array:
     """The m x n input-output Jacobian of the model ``f`` at one example ``x`` (via ``jacx.jacobian``).
 
     >>> W = jnp.array([[1.0, 2.0], [0.0, 3.0], [1.0, 1.0]])
@@ -58,7 +66,7 @@ def io_jacobian(f: Callable, x) -> jax.Array:
     return jacobian(f)(_check_x(x))
 
 
-def frobenius_norm(f: Callable, x) -> jax.Array:
+def frobenius_norm(f: Callable, x: ArrayLike) -> jax.Array:
     """The exact Frobenius norm ||J||_F of the model's Jacobian at ``x`` (forms J).
 
     >>> print(frobenius_norm(lambda x: 3.0 * x, jnp.ones(4)))
@@ -67,7 +75,7 @@ def frobenius_norm(f: Callable, x) -> jax.Array:
     return jnp.linalg.norm(io_jacobian(f, x))
 
 
-def frobenius_estimate(f: Callable, x, key: jax.Array, n_proj: int = 1) -> jax.Array:
+def frobenius_estimate(f: Callable, x: ArrayLike, key: jax.Array, n_proj: int = 1) -> jax.Array:
     """An unbiased estimate of ||J||_F^2 from ``n_proj`` VJPs with standard normal cotangents v: mean ||v^T J||^2.
 
     Returns the estimate of the *squared* norm (the unbiased quantity), as used for regularisation.
@@ -76,9 +84,9 @@ def frobenius_estimate(f: Callable, x, key: jax.Array, n_proj: int = 1) -> jax.A
     >>> bool(abs(float(est) - 36.0) < 2.5)
     True
     """
+    _check_function(f, "jacx.robustness.frobenius_estimate")
     x = _check_x(x)
-    if n_proj < 1:
-        raise JacxUsageError(f"n_proj must be at least 1; received {n_proj}.")
+    n_proj = _check_count("n_proj", n_proj, 1)
     y, pull = jax.vjp(f, x)
     v = jax.random.normal(key, (n_proj,) + y.shape, y.dtype)
     rows = jax.vmap(lambda c: pull(c)[0])(v)
@@ -86,21 +94,27 @@ def frobenius_estimate(f: Callable, x, key: jax.Array, n_proj: int = 1) -> jax.A
 
 
 class SpectralNorm(NamedTuple):
-    """The largest singular value ``sigma`` of J with its unit singular vectors: J v = sigma u."""
+    """The largest singular value ``sigma`` of J with its unit singular vectors: J v = sigma u.
+
+    >>> res = spectral_norm(lambda x: jnp.array([3.0 * x[1], x[0]]), jnp.ones(2), jax.random.PRNGKey(0))
+    >>> round(float(res.sigma), 4), [round(abs(float(c)), 4) for c in res.v]   # v = +-e_2, the stretched axis
+    (3.0, [0.0, 1.0])
+    """
 
     sigma: jax.Array
     u: jax.Array
     v: jax.Array
 
 
-def spectral_norm(f: Callable, x, key: jax.Array, n_iter: int = 100) -> SpectralNorm:
+def spectral_norm(f: Callable, x: ArrayLike, key: jax.Array, n_iter: int = 100) -> SpectralNorm:
     """The spectral norm of J at ``x`` by power iteration on J^T J, one JVP and one VJP per step (J never formed).
 
     >>> W = jnp.diag(jnp.array([3.0, 1.0, 0.5]))
     >>> print(round(float(spectral_norm(lambda x: W @ x, jnp.ones(3), jax.random.PRNGKey(0)).sigma), 4))
     3.0
     """
-    return _spectral_norm(f, _check_x(x), key, int(n_iter))
+    _check_function(f, "jacx.robustness.spectral_norm")
+    return _spectral_norm(f, _check_x(x), key, _check_count("n_iter", n_iter, 1))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -112,16 +126,19 @@ def _spectral_norm(f: Callable, x: jax.Array, key: jax.Array, n_iter: int) -> Sp
 
     def step(v, _):
         w = pull(push(v))[0]
-        return w / jnp.linalg.norm(w), None
+        norm = jnp.linalg.norm(w)
+        return jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1.0), v), None  # J = 0: keep v, sigma is 0
 
     v0 = jax.random.normal(key, x.shape, x.dtype)
     v, _ = jax.lax.scan(step, v0 / jnp.linalg.norm(v0), None, length=n_iter)
     Jv = push(v)
     sigma = jnp.linalg.norm(Jv)
-    return SpectralNorm(sigma=sigma, u=Jv / sigma, v=v)
+    return SpectralNorm(sigma=sigma, u=Jv / jnp.where(sigma > 0, sigma, 1.0), v=v)
 
 
-def local_lipschitz(f: Callable, x, radius: float, key: jax.Array, n_samples: int = 32, n_iter: int = 50) -> jax.Array:
+def local_lipschitz(
+    f: Callable, x: ArrayLike, radius: float, key: jax.Array, n_samples: int = 32, n_iter: int = 50
+) -> jax.Array:
     """A local Lipschitz estimate of ``f`` on the Euclidean ball of ``radius`` around ``x``: the largest spectral
     norm of J over ``x`` and ``n_samples`` random points of the ball.
 
@@ -130,7 +147,11 @@ def local_lipschitz(f: Callable, x, radius: float, key: jax.Array, n_samples: in
     >>> print(round(float(local_lipschitz(jnp.sin, jnp.zeros(3), 0.1, jax.random.PRNGKey(1))), 3))
     1.0
     """
-    return _local_lipschitz(f, _check_x(x), float(radius), key, int(n_samples), int(n_iter))
+    _check_function(f, "jacx.robustness.local_lipschitz")
+    if not radius > 0:
+        raise JacxUsageError(f"radius must be a positive number; received {radius!r}.")
+    n_samples, n_iter = _check_count("n_samples", n_samples, 1), _check_count("n_iter", n_iter, 1)
+    return _local_lipschitz(f, _check_x(x), float(radius), key, n_samples, n_iter)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5))
@@ -145,7 +166,7 @@ def _local_lipschitz(f: Callable, x: jax.Array, radius, key: jax.Array, n_sample
     return jnp.max(sigmas)
 
 
-def jacobian_regularizer(f: Callable, xs, key: jax.Array, n_proj: int = 1) -> jax.Array:
+def jacobian_regularizer(f: Callable, xs: ArrayLike, key: jax.Array, n_proj: int = 1) -> jax.Array:
     """Mean over the batch ``xs`` (shape (B, n)) of the random-projection estimate of ||J(x)||_F^2.
 
     Add ``lam * jacobian_regularizer(model, xs, key)`` to a training loss to flatten the model around the data;
@@ -154,6 +175,7 @@ def jacobian_regularizer(f: Callable, xs, key: jax.Array, n_proj: int = 1) -> ja
     >>> print(jacobian_regularizer(lambda x: 2.0 * x, jnp.ones((5, 3)), jax.random.PRNGKey(0), n_proj=1) > 0)
     True
     """
+    _check_function(f, "jacx.robustness.jacobian_regularizer")
     xs = jnp.asarray(xs)
     if xs.ndim != 2:
         raise JacxUsageError(
@@ -164,7 +186,7 @@ def jacobian_regularizer(f: Callable, xs, key: jax.Array, n_proj: int = 1) -> ja
 
 
 def top_singular_perturbation(
-    f: Callable, x, eps: float, key: jax.Array, label: int | None = None, n_iter: int = 100
+    f: Callable, x: ArrayLike, eps: float, key: jax.Array, label: int | None = None, n_iter: int = 100
 ) -> jax.Array:
     """The perturbation of Euclidean length ``eps`` along the top right singular vector of J at ``x``.
 
@@ -176,6 +198,7 @@ def top_singular_perturbation(
     >>> print(jnp.round(dx, 3))
     [-0.5  0. ]
     """
+    _check_function(f, "jacx.robustness.top_singular_perturbation")
     x = _check_x(x)
     if not eps > 0:
         raise JacxUsageError(f"eps must be positive; received {eps}.")

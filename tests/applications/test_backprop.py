@@ -63,3 +63,11 @@ def test_product_costs_by_hand():
     assert c["materialise_then_apply"] == 3 * 4 + (2 * 3 * 4 + 1 * 2 * 4) + 1 * 4
     with pytest.raises(JacxUsageError):
         product_costs([3])
+
+
+def test_input_of_the_wrong_width_is_a_usage_error():
+    params = init_mlp(jax.random.PRNGKey(0), [3, 4, 2])
+    with pytest.raises(JacxUsageError, match=r"shape \(3,\).*received shape \(4,\)"):
+        layer_jacobians(params, jnp.ones(4))
+    with pytest.raises(JacxUsageError, match=r"received shape \(2, 3\)"):
+        backprop_by_jacobians(params, jnp.ones((2, 3)), jnp.sum)

@@ -149,3 +149,12 @@ def test_closed_over_traced_values_are_differentiated_under_vmap(x64):
 
     np.testing.assert_allclose(jax.vmap(implicit)(xs), jax.vmap(unrolled)(xs), atol=1e-12)
     np.testing.assert_allclose(jax.jacrev(jax.vmap(implicit))(xs), jax.jacrev(jax.vmap(unrolled))(xs), atol=1e-11)
+
+
+def test_residual_shape_and_callable_errors():
+    with pytest.raises(JacxUsageError, match=r"shaped like x, \(2,\); it returns shape\(s\) \(\)"):
+        root(lambda x, a: jnp.sum(x**2) - a, jnp.ones(2), 2.0)
+    with pytest.raises(JacxUsageError, match=r"returns shape\(s\) \(4,\)"):
+        fixed_point(lambda x, a: jnp.concatenate([x, x]) * a, jnp.ones(2), 0.5)
+    with pytest.raises(JacxUsageError, match="expects a function"):
+        root(None, jnp.ones(2), 2.0)

@@ -102,3 +102,21 @@ def test_usage_errors():
         jacobian_regularizer(model, jnp.ones(6), jax.random.PRNGKey(0))
     with pytest.raises(JacxUsageError, match="eps"):
         top_singular_perturbation(model, jnp.ones(6), 0.0, jax.random.PRNGKey(0))
+
+
+def test_more_usage_errors_name_the_argument():
+    key = jax.random.PRNGKey(0)
+    with pytest.raises(JacxUsageError, match="expects a function"):
+        spectral_norm(None, jnp.ones(6), key)
+    with pytest.raises(JacxUsageError, match="n_proj must be an integer"):
+        frobenius_estimate(model, jnp.ones(6), key, n_proj=2.5)
+    with pytest.raises(JacxUsageError, match="radius must be a positive"):
+        local_lipschitz(model, jnp.ones(6), -1.0, key)
+    with pytest.raises(JacxUsageError, match="n_iter must be an integer"):
+        spectral_norm(model, jnp.ones(6), key, n_iter=0)
+
+
+def test_spectral_norm_of_a_zero_jacobian_is_zero_not_nan():
+    res = spectral_norm(lambda x: 0.0 * x, jnp.ones(3), jax.random.PRNGKey(0))
+    assert float(res.sigma) == 0.0
+    assert bool(jnp.all(jnp.isfinite(res.v))) and float(jnp.linalg.norm(res.v)) == pytest.approx(1.0, rel=1e-6)

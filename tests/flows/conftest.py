@@ -6,7 +6,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import pytest
 
 from jacx.flows import (
     MADE,
@@ -25,13 +24,6 @@ from jacx.flows import (
     Sigmoid,
     Tanh,
 )
-
-
-@pytest.fixture
-def x64():
-    """Run one test in double precision, then restore the default."""
-    with jax.enable_x64(True):
-        yield
 
 
 def _randomize(tree, key, scale=0.5):

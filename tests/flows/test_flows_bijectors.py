@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import jacx
 import jacx.logdet as ld
-from jacx.flows import Affine, AffineCoupling, Bijector, Chain, NotInvertibleError, Planar
+from jacx.flows import Affine, AffineCoupling, Bijector, Chain, Flow, NotInvertibleError, Planar, StandardNormal
 
 from .conftest import BIJECTORS, make_case
 
@@ -176,3 +176,19 @@ def test_errors_are_usage_errors():
         AffineCoupling.init(jax.random.key(0), (True, False)).forward(jnp.ones((3, 2)))
     with pytest.raises(jacx.NonSquareJacobianError):
         ld.logdet(lambda v: v[:2])(jnp.ones(3))
+
+
+def test_affine_and_sample_shape_errors():
+    b = Affine(jnp.array([2.0, -1.0]), jnp.array([0.0, 1.0]))
+    with pytest.raises(jacx.JacxUsageError, match=r"scale has shape \(2,\).*event shape \(3,\)"):
+        b.forward(jnp.ones(3))
+    with pytest.raises(jacx.JacxUsageError, match=r"n=\(3,\)"):
+        Flow(b, StandardNormal((2,))).sample(jax.random.key(0), (3,))
+
+
+def test_flow_builders_reject_a_bad_layer_count():
+    from jacx.flows import maf, realnvp
+
+    for build in (realnvp, maf):
+        with pytest.raises(jacx.JacxUsageError, match="num_layers=0"):
+            build(jax.random.key(0), 2, num_layers=0)

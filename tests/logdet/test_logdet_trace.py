@@ -125,3 +125,13 @@ def test_russian_roulette_is_unbiased_where_truncation_is_not(x64):
     assert abs(one_term - exact) > 8 * float(rr.stderr)  # the test can tell the biased answer apart
     # expected terms per probe: 1 + (1 - p) / p = 2.5
     assert 2.3 * 20_000 < int(rr.num_matvecs) < 2.7 * 20_000
+
+
+def test_non_functions_are_usage_errors():
+    for make in (ld.logdet, ld.slogdet, ld.trace, ld.divergence):
+        with pytest.raises(jacx.JacxUsageError, match="expects a function"):
+            make(3.0)
+    with pytest.raises(jacx.JacxUsageError, match="chunk_size"):
+        ld.trace(jnp.sin, chunk_size=-1)
+    with pytest.raises(jacx.JacxUsageError, match="expects a function"):
+        ld.residual_logdet(None, jnp.ones(2), jax.random.key(0))

@@ -1,13 +1,4 @@
-import jax
 import numpy as np
-import pytest
-
-
-@pytest.fixture
-def x64():
-    """Run the test with JAX in float64, restoring the previous setting afterwards."""
-    with jax.enable_x64(True):
-        yield
 
 
 def central_difference(f, x, h=1e-6):

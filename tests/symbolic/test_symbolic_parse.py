@@ -231,3 +231,8 @@ def test_parse_variables(spec):
 def test_bad_variables(spec, cls):
     with pytest.raises(cls):
         parse_variables(spec)
+
+
+def test_variables_of_the_wrong_type_are_usage_errors():
+    with pytest.raises(ExpressionSyntaxError, match="variables must be a string.*got 3 of type int"):
+        parse_variables(3)

@@ -6,21 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, final
 
+from .._argparse import OneLineParser
 from .._errors import JacxUsageError
 
 __all__ = ["cli_main"]
 
 
-@final
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise JacxUsageError(f"{message} (see jacx flow --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="jacx flow",
         description="Train a RealNVP (or MAF) flow on a 2-D toy data set, check that the learned density "
         "integrates to 1, and write pictures of the density and of how the trained map changes volume.",

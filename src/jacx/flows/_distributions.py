@@ -33,7 +33,16 @@ class StandardNormal:
 
     def sample(self, key: jax.Array, n: int, dtype: Any = jnp.float32) -> jax.Array:
         """``n`` events, shape ``(n, *event_shape)``."""
+        _check_sample_count(n)
         return jax.random.normal(key, (n, *self.event_shape), dtype)
+
+
+def _check_sample_count(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise JacxUsageError(
+            f"received n={n!r}; expected the number of samples as a non-negative integer (e.g. 1000). "
+            "Fix: pass an int; reshape the returned (n, *event_shape) array for other batch shapes."
+        )
 
 
 @final

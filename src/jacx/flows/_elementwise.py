@@ -15,6 +15,16 @@ from ._base import Bijector
 __all__ = ["Affine", "Tanh", "Sigmoid", "LeakyReLU"]
 
 
+def _broadcast(value: jax.Array, shape: tuple[int, ...], name: str) -> jax.Array:
+    try:
+        return jnp.broadcast_to(value, shape)
+    except (ValueError, TypeError):
+        raise JacxUsageError(
+            f"Affine's {name} has shape {jnp.shape(value)}, which does not broadcast to the event shape {shape}. "
+            f"Fix: pass events of the shape the bijector was built for, or a {name} that broadcasts to {shape}."
+        ) from None
+
+
 def _diagonal_pattern(x: Any) -> np.ndarray:
     return np.eye(int(np.size(x)), dtype=bool)
 
@@ -35,12 +45,12 @@ class Affine(Bijector):
     shift: jax.Array
 
     def forward_and_log_det(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        scale = jnp.broadcast_to(self.scale, jnp.shape(x))
-        return scale * x + self.shift, jnp.sum(jnp.log(jnp.abs(scale)))
+        scale, shift = _broadcast(self.scale, jnp.shape(x), "scale"), _broadcast(self.shift, jnp.shape(x), "shift")
+        return scale * x + shift, jnp.sum(jnp.log(jnp.abs(scale)))
 
     def inverse_and_log_det(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-        scale = jnp.broadcast_to(self.scale, jnp.shape(y))
-        return (y - self.shift) / scale, -jnp.sum(jnp.log(jnp.abs(scale)))
+        scale, shift = _broadcast(self.scale, jnp.shape(y), "scale"), _broadcast(self.shift, jnp.shape(y), "shift")
+        return (y - shift) / scale, -jnp.sum(jnp.log(jnp.abs(scale)))
 
     def jacobian_pattern(self, x: Any) -> np.ndarray:
         return _diagonal_pattern(x)

@@ -22,6 +22,11 @@ from ._linear import LULinear, Permute
 __all__ = ["realnvp", "maf", "train", "TrainResult", "grid_integral"]
 
 
+def _check_num_layers(num_layers: Any) -> None:
+    if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+        raise JacxUsageError(f"received num_layers={num_layers!r}; expected a positive integer (e.g. 8).")
+
+
 def realnvp(
     key: jax.Array, n: int = 2, num_layers: int = 8, hidden: Sequence[int] = (64, 64), *, mixing: bool = False
 ) -> Flow:
@@ -37,6 +42,7 @@ def realnvp(
     """
     if n < 2:
         raise JacxUsageError(f"received n={n}; a coupling flow needs at least 2 dimensions.")
+    _check_num_layers(num_layers)
     keys = jax.random.split(key, 2 * num_layers)
     layers: list[Any] = []
     for i in range(num_layers):
@@ -54,6 +60,7 @@ def maf(key: jax.Array, n: int = 2, num_layers: int = 5, hidden: Sequence[int] =
     >>> flow.sample(jax.random.key(1), 4).shape
     (4, 3)
     """
+    _check_num_layers(num_layers)
     keys = jax.random.split(key, num_layers)
     layers: list[Any] = []
     for i, k in enumerate(keys):

@@ -5,23 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, final
 
 import jax
 
+from .._argparse import OneLineParser
 from .._errors import JacxUsageError
 
 __all__ = ["cli_main", "map_from_text"]
 
 
-@final
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise JacxUsageError(f"{message} (see jacx plot --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="jacx plot",
         description="Draw how a map (x, y) -> (u, v) deforms the plane: the image of a grid and det J, with the "
         "regions that expand, contract and reverse orientation marked.",

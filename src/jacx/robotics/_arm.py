@@ -14,6 +14,7 @@ from typing import Literal, final
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
@@ -129,7 +130,7 @@ class SerialArm:
 
     # -- kinematics -------------------------------------------------------------------------------------------
 
-    def _check_q(self, q) -> jax.Array:
+    def _check_q(self, q: ArrayLike) -> jax.Array:
         q = jnp.asarray(q, dtype=jnp.result_type(float))
         if q.shape != (self.n,):
             raise JacxUsageError(
@@ -154,7 +155,7 @@ class SerialArm:
             frames.append(frame)
         return frames
 
-    def fkine(self, q) -> jax.Array:
+    def fkine(self, q: ArrayLike) -> jax.Array:
         """Forward kinematics: the 4 x 4 world pose of the tool frame at joint vector ``q``.
 
         >>> from jacx.robotics import planar2
@@ -167,7 +168,7 @@ class SerialArm:
 
     # -- Jacobians --------------------------------------------------------------------------------------------
 
-    def jacob0(self, q) -> jax.Array:
+    def jacob0(self, q: ArrayLike) -> jax.Array:
         """The 6 x n geometric Jacobian in the world (base) frame, from AD of :meth:`fkine`.
 
         Column j is the tool's twist (v, w) when joint j moves at unit rate: v = dp/dq_j and [w]x = dR/dq_j R^T.
@@ -180,7 +181,7 @@ class SerialArm:
         """
         return _compiled_jacob0(self)(self._check_q(q))
 
-    def jacobe(self, q) -> jax.Array:
+    def jacobe(self, q: ArrayLike) -> jax.Array:
         """The 6 x n geometric Jacobian expressed in the end-effector (tool) frame: blockdiag(R^T, R^T) J0.
 
         >>> from jacx.robotics import planar2
@@ -193,7 +194,7 @@ class SerialArm:
         J = self.jacob0(q)
         return jnp.concatenate([R.T @ J[:3], R.T @ J[3:]], axis=0)
 
-    def jacob0_cross(self, q) -> jax.Array:
+    def jacob0_cross(self, q: ArrayLike) -> jax.Array:
         """The classical cross-product construction of the world-frame Jacobian, an independent reference.
 
         Revolute joint: (z x (p_tool - o), z); prismatic joint: (z, 0), with z and o the joint's axis and origin.
@@ -236,7 +237,7 @@ class SerialArm:
             raise JacxUsageError(f"axes must be 'all', 'trans' or 'rot'; received {axes!r}. Pick one of those.")
         return table[axes]
 
-    def manipulability(self, q, axes: Literal["all", "trans", "rot"] = "all") -> jax.Array:
+    def manipulability(self, q: ArrayLike, axes: Literal["all", "trans", "rot"] = "all") -> jax.Array:
         """Yoshikawa's manipulability sqrt(det(J J^T)) over the task rows of the world Jacobian.
 
         ``axes``: ``"all"``, ``"trans"`` (linear velocity rows) or ``"rot"`` (angular rows); see
@@ -252,11 +253,11 @@ class SerialArm:
             return jnp.asarray(0.0, J.dtype)
         return jnp.prod(jnp.linalg.svd(J, compute_uv=False))
 
-    def singular_values(self, q, axes: Literal["all", "trans", "rot"] = "all") -> jax.Array:
+    def singular_values(self, q: ArrayLike, axes: Literal["all", "trans", "rot"] = "all") -> jax.Array:
         """Singular values of the task rows of the world Jacobian, largest first."""
         return jnp.linalg.svd(self.jacob0(q)[jnp.array(self.task_rows(axes))], compute_uv=False)
 
-    def is_singular(self, q, tol: float = 1e-4, axes: Literal["all", "trans", "rot"] = "all") -> bool:
+    def is_singular(self, q: ArrayLike, tol: float = 1e-4, axes: Literal["all", "trans", "rot"] = "all") -> bool:
         """True where the task Jacobian loses rank: its min(m, n)-th singular value is at most ``tol``.
 
         >>> from jacx.robotics import planar2

@@ -7,6 +7,7 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jacx._errors import JacxUsageError
 from jacx.robotics._arm import SerialArm, _vee
@@ -16,7 +17,13 @@ __all__ = ["IKResult", "ikine", "pose_error"]
 
 class IKResult(NamedTuple):
     """What :func:`ikine` returns: the joint vector, whether it met the tolerance, the steps taken, the final
-    task-space error norm (metres and radians mixed, over the chosen rows)."""
+    task-space error norm (metres and radians mixed, over the chosen rows).
+
+    >>> from jacx.robotics import planar2
+    >>> res = ikine(planar2(), jnp.array([0.0, 1.5]), jnp.array([1.0, 0.3]))
+    >>> res.success, bool(jnp.allclose(planar2().fkine(res.q)[:2, 3], jnp.array([0.0, 1.5]), atol=1e-4))
+    (True, True)
+    """
 
     q: jax.Array
     success: bool
@@ -24,7 +31,7 @@ class IKResult(NamedTuple):
     residual: float
 
 
-def pose_error(T, T_target) -> jax.Array:
+def pose_error(T: ArrayLike, T_target: ArrayLike) -> jax.Array:
     """The 6-vector that takes pose ``T`` to ``T_target``, in world axes: (dp, w) with R_target = exp([w]x) R.
 
     The rotational part is the rotation vector (axis times angle) of R_target R^T, accurate up to angles near pi.
@@ -78,8 +85,8 @@ def _solver(arm: SerialArm, rows: tuple[int, ...], damping: float, gain: float, 
 
 def ikine(
     arm: SerialArm,
-    target,
-    q0=None,
+    target: ArrayLike,
+    q0: ArrayLike | None = None,
     *,
     axes: Literal["all", "trans", "rot"] | None = None,
     damping: float = 0.05,

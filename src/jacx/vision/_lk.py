@@ -8,15 +8,19 @@ solves a small linear system for dp and updates W(x; p) <- W(x; p) o W(x; dp)^-1
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.ndimage import map_coordinates
+from jax.typing import ArrayLike
 
 from jacx._errors import JacxUsageError
 from jacx.vision._warps import Warp, warp_by_name
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 __all__ = [
     "AlignResult",
@@ -44,7 +48,7 @@ class AlignResult(NamedTuple):
     rms_error: float
 
 
-def sample(image, points) -> jax.Array:
+def sample(image: ArrayLike, points: ArrayLike) -> jax.Array:
     """Bilinear samples of a 2-D ``image`` at (x, y) ``points`` of shape (..., 2); edge values outside.
 
     >>> img = jnp.arange(12.0).reshape(3, 4)
@@ -56,7 +60,7 @@ def sample(image, points) -> jax.Array:
     return map_coordinates(jnp.asarray(image), coords, order=1, mode="nearest")
 
 
-def warp_image(image, warp: Warp | str, p) -> np.ndarray:
+def warp_image(image: ArrayLike, warp: Warp | str, p: ArrayLike) -> np.ndarray:
     """The image I with I(W(x; p)) = image(x): resample ``image`` at W^-1(y; p) (cubic spline, SciPy).
 
     Used to make a test image with a known warp from a real one.
@@ -116,7 +120,9 @@ def _check_box(image, box) -> tuple[int, int, int, int]:
     return x0, y0, w, h
 
 
-def steepest_descent_images(template, box, warp: Warp | str = "affine") -> jax.Array:
+def steepest_descent_images(
+    template: ArrayLike, box: tuple[int, int, int, int], warp: Warp | str = "affine"
+) -> jax.Array:
     """The steepest-descent images grad(T) dW/dp at p = 0, one per warp parameter: shape (n_params, h, w).
 
     ``box`` = (x0, y0, width, height) selects the template region of ``template`` (pixels, x = column).
@@ -136,11 +142,11 @@ def steepest_descent_images(template, box, warp: Warp | str = "affine") -> jax.A
 
 
 def align(
-    image,
-    template,
-    box,
+    image: ArrayLike,
+    template: ArrayLike,
+    box: tuple[int, int, int, int],
     warp: Warp | str = "affine",
-    p0=None,
+    p0: ArrayLike | None = None,
     *,
     max_iter: int = 100,
     tol: float = 1e-4,
@@ -201,7 +207,9 @@ def _compiled_loop(warp: Warp, max_iter: int, tol: float):
     return _LOOPS[key]
 
 
-def plot_steepest_descent(template, box, warp: Warp | str = "affine", path: str | None = None):
+def plot_steepest_descent(
+    template: ArrayLike, box: tuple[int, int, int, int], warp: Warp | str = "affine", path: str | None = None
+) -> matplotlib.figure.Figure:
     """Draw the template and its steepest-descent images side by side; save to ``path`` if given.
 
     Returns the matplotlib figure.  Each panel shows how the template's intensities change, pixel by pixel, when

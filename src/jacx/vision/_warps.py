@@ -15,6 +15,7 @@ from typing import final
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
@@ -33,14 +34,14 @@ class Warp(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def matrix(self, p) -> jax.Array:
+    def matrix(self, p: ArrayLike) -> jax.Array:
         """The 3 x 3 homogeneous matrix of the warp with parameters ``p``."""
 
     @abc.abstractmethod
-    def params(self, M) -> jax.Array:
+    def params(self, M: ArrayLike) -> jax.Array:
         """The parameters of the warp whose matrix is ``M`` (the inverse of :meth:`matrix`)."""
 
-    def _check_p(self, p) -> jax.Array:
+    def _check_p(self, p: ArrayLike) -> jax.Array:
         p = jnp.asarray(p, dtype=jnp.result_type(float))
         if p.shape != (self.n_params,):
             raise JacxUsageError(
@@ -65,7 +66,7 @@ class Warp(abc.ABC):
         """The parameters of the identity warp (all zeros)."""
         return jnp.zeros(self.n_params)
 
-    def apply(self, p, points) -> jax.Array:
+    def apply(self, p: ArrayLike, points: ArrayLike) -> jax.Array:
         """W(x; p) for points of shape (..., 2) given as (x, y).
 
         >>> print(Translation().apply(jnp.array([1.0, -2.0]), jnp.array([3.0, 4.0])))
@@ -82,11 +83,11 @@ class Warp(abc.ABC):
         h = points @ M[:, :2].T + M[:, 2]
         return h[..., :2] / h[..., 2:]
 
-    def compose_inverse(self, p, dp) -> jax.Array:
+    def compose_inverse(self, p: ArrayLike, dp: ArrayLike) -> jax.Array:
         """Parameters of W(x; p) o W(x; dp)^-1, the inverse-compositional update."""
         return self.params(self.matrix(p) @ jnp.linalg.inv(self.matrix(dp)))
 
-    def jacobian_params(self, p, points) -> jax.Array:
+    def jacobian_params(self, p: ArrayLike, points: ArrayLike) -> jax.Array:
         """dW/dp at each point, shape (..., 2, n_params), from jacx's Jacobian of :meth:`apply`.
 
         >>> print(Affine().jacobian_params(jnp.zeros(6), jnp.array([2.0, 3.0])))
@@ -99,7 +100,7 @@ class Warp(abc.ABC):
         flat = points.reshape(-1, 2)
         return jax.vmap(one, in_axes=(None, 0))(p, flat).reshape(points.shape[:-1] + (2, self.n_params))
 
-    def jacobian_points(self, p, points) -> jax.Array:
+    def jacobian_points(self, p: ArrayLike, points: ArrayLike) -> jax.Array:
         """dW/dx at each point, shape (..., 2, 2): how the warp stretches the pixel grid locally.
 
         >>> print(Translation().jacobian_points(jnp.array([5.0, 1.0]), jnp.array([2.0, 3.0])))
@@ -124,11 +125,11 @@ class Translation(Warp):
     n_params = 2
     name = "translation"
 
-    def matrix(self, p) -> jax.Array:
+    def matrix(self, p: ArrayLike) -> jax.Array:
         p = self._check_p(p)
         return jnp.eye(3, dtype=p.dtype).at[0, 2].set(p[0]).at[1, 2].set(p[1])
 
-    def params(self, M) -> jax.Array:
+    def params(self, M: ArrayLike) -> jax.Array:
         return jnp.array([M[0, 2] / M[2, 2], M[1, 2] / M[2, 2]])
 
 
@@ -143,11 +144,11 @@ class Affine(Warp):
     n_params = 6
     name = "affine"
 
-    def matrix(self, p) -> jax.Array:
+    def matrix(self, p: ArrayLike) -> jax.Array:
         p = self._check_p(p)
         return jnp.array([[1 + p[0], p[2], p[4]], [p[1], 1 + p[3], p[5]], [0.0, 0.0, 1.0]], dtype=p.dtype)
 
-    def params(self, M) -> jax.Array:
+    def params(self, M: ArrayLike) -> jax.Array:
         M = M / M[2, 2]
         return jnp.array([M[0, 0] - 1, M[1, 0], M[0, 1], M[1, 1] - 1, M[0, 2], M[1, 2]])
 
@@ -163,11 +164,11 @@ class Homography(Warp):
     n_params = 8
     name = "homography"
 
-    def matrix(self, p) -> jax.Array:
+    def matrix(self, p: ArrayLike) -> jax.Array:
         p = self._check_p(p)
         return jnp.array([[1 + p[0], p[2], p[4]], [p[1], 1 + p[3], p[5]], [p[6], p[7], 1.0]], dtype=p.dtype)
 
-    def params(self, M) -> jax.Array:
+    def params(self, M: ArrayLike) -> jax.Array:
         M = M / M[2, 2]
         return jnp.array([M[0, 0] - 1, M[1, 0], M[0, 1], M[1, 1] - 1, M[0, 2], M[1, 2], M[2, 0], M[2, 1]])
 
