@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
         return _run([BIN / "jacx", *rest])
     if what == "test":
         ensure_env("test")
-        return _run([PY, "-m", "pytest", "-q", *rest])
+        parallel = [] if any(a.startswith("-n") for a in rest) else ["-n", "auto"]  # one worker per core
+        return _run([PY, "-m", "pytest", "-q", *parallel, *rest])
     if what == "bench":
         ensure_env("bench")
         return _run([PY, "benchmarks/run_all.py", *rest])

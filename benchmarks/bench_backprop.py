@@ -20,7 +20,17 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import fmt_time, load_average, machine_info, median, spread, text_table, time_interleaved, usable_cores
+from _common import (
+    fmt_time,
+    load_average,
+    machine_info,
+    median,
+    spread,
+    text_table,
+    time_interleaved,
+    usable_cores,
+    write_report,
+)
 
 from jacx.backprop import init_mlp, mlp, product_costs
 
@@ -87,6 +97,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="5 rounds of short samples")
     parser.add_argument("--torch-threads", type=int, default=0, help="PyTorch threads (default: usable cores)")
+    parser.add_argument("--out", default="docs/benchmarks-backprop.md", help="Markdown report ('' for none)")
     args = parser.parse_args()
     repeats, target = (5, 0.005) if args.quick else (args.repeats, 0.03)
     sizes = [args.width] * (args.depth + 1) + [1]
@@ -116,8 +127,11 @@ def main() -> None:
                      f"{macs[kind]:,}"])
     info = machine_info(["jax", "torch"], {"load (1/5/15 min)": load_average()})
     print("\n".join(f"{k}: {v}" for k, v in info.items()))
-    print(f"\nMLP widths {sizes}, input gradient of sum(output); median of {repeats} interleaved rounds\n")
-    print(text_table(["contestant", "median", "spread", "vs jax.grad", "multiply-adds"], rows))
+    body = (f"MLP widths {sizes}, input gradient of sum(output); median of {repeats} interleaved rounds\n\n"
+            + text_table(["contestant", "median", "spread", "vs jax.grad", "multiply-adds"], rows))
+    print("\n" + body)
+    if args.out:
+        write_report(args.out, "Backpropagation: VJP chain vs materialised Jacobian product", info, body)
 
 
 if __name__ == "__main__":

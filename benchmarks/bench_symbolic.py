@@ -68,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds (the median is reported)")
     parser.add_argument("--target", type=float, default=0.05, help="seconds per timed batch")
+    parser.add_argument("--out", default="docs/benchmarks-symbolic.md", help="Markdown report ('' for none)")
     args = parser.parse_args()
+    body = []
     info = C.machine_info(["jax", "jaxlib", "sympy", "numpy"], {"JAX backend": jax.default_backend()})
     print("\n".join(f"{k}: {v}" for k, v in info.items()))
     for name, (text, point) in CASES.items():
@@ -78,8 +80,11 @@ def main() -> None:
             [method, f"{C.median(s) * 1e6:.3f} µs", f"+-{100 * C.spread(s):.0f}%", f"{C.median(s) / ours:.2f}x"]
             for method, s in samples.items()
         ]
-        print(f"\n{name} at {point}: median per evaluation over {args.repeats} rounds")
-        print(C.text_table(["method", "median", "spread", f"vs {OURS}"], rows))
+        body.append(f"{name} at {point}: median per evaluation over {args.repeats} rounds")
+        body.append(C.text_table(["method", "median", "spread", f"vs {OURS}"], rows) + "\n")
+        print("\n" + "\n".join(body[-2:]))
+    if args.out:
+        C.write_report(args.out, "Tiny symbolic Jacobians: per-evaluation cost", info, "\n".join(body))
 
 
 if __name__ == "__main__":
