@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/bench_sparse.py            # full table (several minutes)
     python benchmarks/bench_sparse.py --quick    # small sizes, to check that everything runs
+    python benchmarks/bench_sparse.py --eval-detail 32   # jacx vs asdex evaluation, fixed costs separated
 
 For every problem and tool it reports the number of products (colors), preparation time split into detection
 and coloring (each repetition prepares a fresh function object, and jacx's pattern cache is emptied, so no
@@ -27,6 +28,10 @@ from collections.abc import Callable
 from typing import Self
 
 import jax
+
+if "--sync-dispatch" in sys.argv:  # must precede the first computation (importing jacx makes arrays)
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+
 import jax.numpy as jnp
 import numpy as np
 import scipy
@@ -339,9 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions (medians are reported)")
     ap.add_argument("--tools", default="jacx,asdex,sparsejac,casadi,scipy,dense")
     ap.add_argument("--million", action="store_true", help="only the n = 10^6 memory point (10 nonzeros per row)")
+    ap.add_argument("--eval-detail", type=int, metavar="N", default=0,
+                    help="only the interleaved evaluation comparison on the Brusselator with grid N (fixed costs)")
+    ap.add_argument("--sync-dispatch", action="store_true",
+                    help="run compiled programs on the calling thread (JAX's jax_cpu_enable_async_dispatch=False; "
+                    "read at start-up, before jacx is imported)")
     args = ap.parse_args(argv)
     if args.million:
         return million(args.reps)
+    if args.eval_detail:
+        return eval_detail(args.eval_detail, max(args.reps, 3) * 10 + 1)
     tools = args.tools.split(",")
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, jax {jax.__version__}, scipy {scipy.__version__}, "
@@ -401,6 +413,43 @@ def million(reps: int) -> int:
           f"detection {jac.preparation['detection']:.2f} s, coloring {jac.preparation['coloring']:.2f} s, "
           f"preparation total {jac.preparation['total']:.2f} s; first call {first:.2f} s, then {ev * 1e3:.0f} ms; "
           f"peak RSS growth {mem.mb:.0f} MB; {check}")
+    return 0
+
+
+def eval_detail(n_grid: int, samples: int) -> int:
+    """jacx and asdex evaluation on the Brusselator, interleaved sample by sample in one process, next to one
+    JVP of f and a trivial jitted program (``2 * x``: the fixed cost of running any compiled program and waiting
+    for its result).  Each sample is the mean of 200 blocked calls; medians over ``samples`` samples."""
+    import asdex
+
+    f, x = brusselator_2d(n_grid)
+    jac = js.jacobian(f, x)
+    pattern = asdex.jacobian_sparsity(f, x)
+    ja = jax.jit(asdex.jacobian_from_coloring(f, asdex.jacobian_coloring_from_sparsity(pattern)))
+    jv = jax.jit(lambda z, v: jax.jvp(f, (z,), (v,))[1])
+    trivial = jax.jit(lambda z: 2.0 * z)
+    v = jnp.ones_like(x)
+    calls = {"jacx": lambda: jac(x), "asdex": lambda: ja(x), "one JVP": lambda: jv(x, v), "2 * x": lambda: trivial(x)}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for c in calls.values():
+        block(c())
+    for _ in range(samples):
+        for k, c in calls.items():
+            t = time.perf_counter()
+            for _ in range(200):
+                block(c())
+            times[k].append((time.perf_counter() - t) / 200)
+    med = {k: statistics.median(t) * 1e6 for k, t in times.items()}
+    fixed = med["2 * x"]
+    print(f"# Brusselator N = {n_grid} (n = {x.size}), jacx {jac.n_colors} products ({jac.layout} layout); "
+          f"async CPU dispatch {jax.config.values['jax_cpu_enable_async_dispatch']}; load average {os.getloadavg()[0]:.1f}; "
+          f"medians of {samples} samples of 200 blocked calls, microseconds")
+    print("| call | us | minus the trivial program |")
+    print("|---|---|---|")
+    for k, t in med.items():
+        print(f"| {k} | {t:.1f} | {t - fixed:.1f} |")
+    print(f"jacx / asdex = {med['jacx'] / med['asdex']:.3f}; without the fixed cost "
+          f"{(med['jacx'] - fixed) / (med['asdex'] - fixed):.3f}")
     return 0
 
 

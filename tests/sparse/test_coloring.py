@@ -124,3 +124,47 @@ def test_conv_layer_pattern_and_colors():
     c = js.color_columns(p, shape=x.shape)
     assert c.n_colors == channels * width  # the lower bound: one interior row holds 20 nonzeros
     js.check_coloring(p, c)
+
+
+def _sequential_first_fit(g, order):
+    """Reference: the textbook greedy loop (each vertex takes the smallest color its colored neighbours lack)."""
+    colors = -np.ones(g.shape[0], dtype=np.int64)
+    for v in order:
+        used = set(colors[g.indices[g.indptr[v]:g.indptr[v + 1]]].tolist())
+        c = 0
+        while c in used:
+            c += 1
+        colors[v] = c
+    return colors
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_greedy_equals_the_sequential_loop(seed):
+    from jacx.sparse._coloring import _conflict_graph, _greedy
+
+    rng = np.random.default_rng(seed)
+    m, n = rng.integers(20, 400, size=2)
+    p = sp.csr_array(sp.random_array((m, n), density=rng.uniform(0.005, 0.1), rng=rng, format="csr") != 0)
+    g = _conflict_graph(p)
+    band = sp.csr_array(sp.diags_array([1.0] * 5, offsets=range(-2, 3), shape=(300, 300)) != 0)  # long chains
+    for graph in (g, _conflict_graph(band)):
+        k = graph.shape[0]
+        degree = np.diff(graph.indptr)
+        for order in (np.arange(k), rng.permutation(k), np.argsort(-degree, kind="stable")):
+            np.testing.assert_array_equal(_greedy(graph, order), _sequential_first_fit(graph, order))
+
+
+def test_bidirectional_parts_stop_at_the_lower_bound():
+    # two dense rows and two dense columns over a diagonal: splitting off the dense rows leaves rows of 3
+    # nonzeros (diagonal + the two dense columns), so 2 VJPs + 3 JVPs, the lower bound of either split
+    n = 300
+    j = np.eye(n, dtype=bool)
+    j[:2, :] = True
+    j[:, -2:] = True
+    bc = js.color_bidirectional(j)
+    assert bc.is_valid(j) and bc.n_colors == 5
+    # only dense rows: the forward part is the diagonal (one color), the reverse part the two rows (two)
+    k = np.eye(n, dtype=bool)
+    k[:2, :] = True
+    bk = js.color_bidirectional(k)
+    assert bk.is_valid(k) and (bk.forward.n_colors, bk.reverse.n_colors) == (1, 2)

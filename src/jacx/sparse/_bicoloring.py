@@ -83,22 +83,38 @@ def _unique_slots(lines: np.ndarray, colors: np.ndarray, k: int, read: np.ndarra
     return not np.isin(read_keys, dup).any()
 
 
-def _split(p: sp.csr_array, dense: np.ndarray, by_rows: bool, shapes: tuple) -> BiColoring:
-    rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
+def _part(q: sp.csr_array, columns: bool, shape: tuple | None, live: np.ndarray | None = None) -> Coloring:
+    """Column (or row) coloring of the part ``q`` of the pattern; an empty part needs no product at all."""
+    size = q.shape[1] if columns else q.shape[0]
+    kind = "column" if columns else "row"
+    if q.nnz == 0:
+        return Coloring(np.full(size, -1, dtype=np.int64), 0, kind, "empty")
+    c = color_columns(q, shape=shape) if columns else color_rows(q, shape=shape)
+    return c if live is None else Coloring(np.where(live, c.colors, -1), c.n_colors, kind, c.method)
+
+
+def _split(p: sp.csr_array, dense: np.ndarray, by_rows: bool, shapes: tuple, rows: np.ndarray) -> BiColoring:
     in_dense = dense[rows] if by_rows else dense[p.indices]
-    keep = sp.csr_array((~in_dense, p.indices.copy(), p.indptr.copy()), shape=p.shape)
-    take = sp.csr_array((in_dense.copy(), p.indices.copy(), p.indptr.copy()), shape=p.shape)
+    keep = sp.csr_array((~in_dense, p.indices.copy(), p.indptr.copy()), shape=p.shape)  # eliminate_zeros
+    take = sp.csr_array((in_dense.copy(), p.indices.copy(), p.indptr.copy()), shape=p.shape)  # works in place
     keep.eliminate_zeros()
     take.eliminate_zeros()
     if by_rows:  # dense rows by VJPs, the rest by JVPs
-        fwd = color_columns(keep, shape=shapes[0])
-        rev = color_rows(take, shape=shapes[1])
-        rev = Coloring(np.where(dense, rev.colors, -1), rev.n_colors, "row", rev.method)
+        fwd = _part(keep, True, shapes[0])
+        rev = _part(take, False, shapes[1], dense)
         return BiColoring(fwd, rev, ~in_dense, "dense rows by VJP")
-    fwd = color_columns(take, shape=shapes[0])
-    fwd = Coloring(np.where(dense, fwd.colors, -1), fwd.n_colors, "column", fwd.method)
-    rev = color_rows(keep, shape=shapes[1])
+    fwd = _part(take, True, shapes[0], dense)
+    rev = _part(keep, False, shapes[1])
     return BiColoring(fwd, rev, in_dense, "dense columns by JVP")
+
+
+def _split_lower(p: sp.csr_array, dense: np.ndarray, by_rows: bool, rows: np.ndarray) -> int:
+    """A lower bound on the products of a split: the longest remaining row (column) plus one for the dense part."""
+    if by_rows:
+        rest = np.bincount(rows[~dense[rows]], minlength=p.shape[0])
+    else:
+        rest = np.bincount(p.indices[~dense[p.indices]], minlength=p.shape[1])
+    return int(rest.max(initial=0)) + int(dense.any())
 
 
 def dense_splits(p: sp.csr_array) -> list[tuple[bool, np.ndarray]]:
@@ -123,13 +139,19 @@ def color_bidirectional(
     """Bidirectional coloring: dense rows read from VJPs, or dense columns from JVPs, whichever is cheaper.
 
     Rows (columns) count as dense when they hold more than twice the median number of nonzeros; the four
-    largest such thresholds are tried on both sides and the cheapest valid split is kept.
+    largest such thresholds are tried on both sides, the most promising first (by a lower bound on their
+    products), and the cheapest valid split is kept; the search stops when no remaining split can beat it.
     """
     p = _as_csr(pattern)
     shapes = (in_shape, out_shape)
+    rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
+    splits = [(_split_lower(p, dense, by_rows, rows), i, by_rows, dense)
+              for i, (by_rows, dense) in enumerate(dense_splits(p))]
     best = None
-    for by_rows, dense in dense_splits(p):
-        cand = _split(p, dense, by_rows, shapes)
+    for lower, _, by_rows, dense in sorted(splits, key=lambda t: t[:2]):  # most promising first
+        if best is not None and lower >= best.n_colors:
+            break  # no later split can do better
+        cand = _split(p, dense, by_rows, shapes, rows)
         if best is None or cand.n_colors < best.n_colors:
             best = cand
     if best is None:  # nothing dense: plain forward coloring

@@ -36,7 +36,7 @@ def cli_main(argv: list[str]) -> int:
     """Run ``jacx sparse`` with ``argv`` (without the program name); return the exit status.
 
     >>> cli_main(["info", "broyden-tridiagonal", "--size", "50"])  # doctest: +ELLIPSIS
-    broyden-tridiagonal (size 50): 50 x 50, 148 nonzeros, 3 products (forward, lattice(50,))
+    broyden-tridiagonal (size 50): 50 x 50, 148 nonzeros, 3 products (forward, ...)
     ...
     0
     """

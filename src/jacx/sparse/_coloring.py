@@ -1,10 +1,11 @@
 """Partial distance-2 colorings of a sparsity pattern (columns for JVPs, rows for VJPs).
 
-The search tries, in order of cost: lattice colorings that recognise stencil and banded structure (see
-``_lattice``), then greedy coloring under several vertex orderings (natural, largest-first, smallest-last,
-incidence-degree), refined by iterated greedy (recoloring class by class never adds colors).  It stops as soon
-as the lower bound (the largest number of nonzeros in one row, for columns) is reached, and keeps the fewest
-colors.  Every returned coloring has been validated.
+The search tries, in order of cost: trivial cases (rows of at most one nonzero: one color), a vectorised
+largest-first greedy when the conflict graph is small, lattice colorings that recognise stencil and banded
+structure (see ``_lattice``), then greedy coloring under several vertex orderings (natural, largest-first,
+smallest-last, incidence-degree), refined by iterated greedy (recoloring class by class never adds colors).
+It stops as soon as the lower bound (the largest number of nonzeros in one row, for columns) is reached, and
+keeps the fewest colors.  Every returned coloring has been validated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from jacx._errors import JacxInternalError, JacxUsageError
 from jacx.sparse._compress import Coloring, _as_csr, _collisions
 from jacx.sparse._lattice import lattice_coloring
+from jacx.sparse._pattern import unique
 
 __all__ = ["ORDERINGS", "color_columns", "color_rows"]
 
@@ -24,6 +26,7 @@ ORDERINGS = ("natural", "largest_first", "smallest_last", "incidence_degree")
 _GRAPH_BUDGET = 30_000_000  # sum over rows of nnz^2 up to which every ordering is tried
 _GRAPH_LIMIT = 300_000_000  # ... and beyond which the conflict graph is not built at all
 _LATTICE_ROW_LIMIT = 64  # the lattice search looks at all column pairs of a row
+_PROBE_COST = 20_000  # sum of nnz^2 up to which a quick greedy runs before the lattice search
 
 
 def _conflict_graph(p: sp.csr_array) -> sp.csr_array:
@@ -34,15 +37,66 @@ def _conflict_graph(p: sp.csr_array) -> sp.csr_array:
     return g
 
 
-def _greedy(indptr: list, indices: list, order: Sequence[int]) -> list[int]:
-    colors = [-1] * (len(indptr) - 1)
-    for v in order:
-        used = {colors[u] for u in indices[indptr[v]:indptr[v + 1]]}
-        c = 0
-        while c in used:
-            c += 1
-        colors[v] = c
+def _greedy(g: sp.csr_array, order: Sequence[int] | np.ndarray, lists: list | None = None) -> np.ndarray:
+    """Sequential greedy coloring of the graph ``g`` in ``order`` (first fit), computed in vectorised rounds.
+
+    A vertex's greedy color depends only on the colors of its neighbours earlier in the order, so every vertex
+    whose earlier neighbours are all colored can be colored at once (Jones-Plassmann rounds with the order as
+    priority): the result is exactly the sequential one.  When the rounds make little progress (long chains of
+    dependencies, as on a band in natural order) the remaining vertices are colored by a plain loop.
+    """
+    n = g.shape[0]
+    indptr, indices = g.indptr.astype(np.int64), g.indices.astype(np.int64)
+    order = np.asarray(order, dtype=np.int64)
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    deg = np.diff(indptr)
+    src = np.repeat(np.arange(n), deg)
+    pending = np.bincount(src[pos[indices] < pos[src]], minlength=n)
+    colors = np.full(n, -1, dtype=np.int64)
+    ready = np.nonzero(pending == 0)[0]
+    done, rounds = 0, 0
+    while len(ready):
+        rounds += 1
+        lens = deg[ready]
+        total = int(lens.sum())
+        owner = np.repeat(np.arange(len(ready)), lens)
+        eidx = np.arange(total) + np.repeat(indptr[ready] - np.cumsum(lens) + lens, lens)
+        nb = indices[eidx]
+        c = colors[nb]
+        seen = c >= 0  # exactly the earlier neighbours: the later ones are not colored yet
+        width = int(c.max()) + 2 if total else 1
+        key = unique(owner[seen] * width + c[seen])
+        o, cc = key // width, key % width
+        rank = np.arange(len(key)) - np.searchsorted(o, o)
+        mex = np.bincount(o, minlength=len(ready))
+        miss = cc != rank
+        np.minimum.at(mex, o[miss], rank[miss])
+        colors[ready] = mex
+        done += len(ready)
+        later = nb[~seen]
+        np.subtract.at(pending, later, 1)
+        cand = unique(later)
+        ready = cand[(pending[cand] == 0) & (colors[cand] < 0)]
+        if len(ready) and rounds >= 4 and done < 64 * rounds:  # a chain: finish sequentially
+            ip, ix = lists if lists is not None else (indptr.tolist(), indices.tolist())
+            out = colors.tolist()
+            for v in order[colors[order] < 0].tolist():
+                used = {out[u] for u in ix[ip[v]:ip[v + 1]]}
+                k = 0
+                while k in used:
+                    k += 1
+                out[v] = k
+            return np.asarray(out, dtype=np.int64)
     return colors
+
+
+def _first_fit_labels(colors: np.ndarray) -> np.ndarray:
+    """Relabel colors in order of first appearance (column 0 gets color 0, and so on)."""
+    _, first = np.unique(colors, return_index=True)
+    relabel = np.empty(len(first), dtype=np.int64)
+    relabel[np.argsort(first)] = np.arange(len(first))
+    return relabel[colors]
 
 
 def _order(name: str, indptr: list, indices: list, degree: np.ndarray) -> list[int]:
@@ -107,15 +161,18 @@ def _incidence_degree(indptr: list, indices: list, n: int) -> list[int]:
     return out
 
 
-def _iterated(indptr: list, indices: list, colors: list[int], rounds: int = 3) -> list[int]:
-    """Culberson's iterated greedy: recolor class by class (largest class first); never adds colors."""
+def _iterated(g: sp.csr_array, colors: np.ndarray, lower: int, rounds: int = 3) -> np.ndarray:
+    """Culberson's iterated greedy: recolor class by class (largest class first); never adds colors.
+
+    In class order a vertex waits only for earlier classes, so the vectorised greedy needs few rounds here.
+    """
     best = colors
     for _ in range(rounds):
-        arr = np.asarray(best)
-        sizes = np.bincount(arr)
-        order = np.lexsort((arr, -sizes[arr])).tolist()
-        new = _greedy(indptr, indices, order)
-        if max(new) >= max(best):
+        if int(best.max()) + 1 <= lower:
+            break
+        sizes = np.bincount(best)
+        new = _greedy(g, np.lexsort((best, -sizes[best])))
+        if new.max() >= best.max():
             break
         best = new
     return best
@@ -133,11 +190,21 @@ def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[s
         return Coloring(np.zeros(0, dtype=np.int64), 0, kind, "empty")
     if p.nnz == 0:
         return Coloring(np.zeros(n, dtype=np.int64), 1, kind, "empty")
+    if lower == 1:  # no two columns share a row: one product recovers everything
+        return Coloring(np.zeros(n, dtype=np.int64), 1, kind, "disjoint")
     best = Coloring(np.arange(n, dtype=np.int64), n, kind, "trivial")
-    cost = int((row_nnz.astype(np.int64) ** 2).sum())
     if best.n_colors <= lower:  # a row as long as the whole pattern: one color per column is optimal
         return best
-    if cost <= _GRAPH_BUDGET or lower <= _LATTICE_ROW_LIMIT:
+    cost = int((row_nnz.astype(np.int64) ** 2).sum())
+    g = None
+    if cost <= _PROBE_COST:  # small conflict graph: a vectorised largest-first greedy often hits the bound
+        g = _conflict_graph(p)
+        degree = np.diff(g.indptr)
+        cols = _greedy(g, np.argsort(-degree, kind="stable"))
+        k = int(cols.max()) + 1
+        if k < best.n_colors:
+            best = Coloring(_first_fit_labels(cols), k, kind, "largest_first")
+    if best.n_colors > lower and (cost <= _GRAPH_BUDGET or lower <= _LATTICE_ROW_LIMIT):
         for shp in ([tuple(shape)] if shape and len(shape) > 1 else []) + [(n,)]:
             lat = lattice_coloring(p, shp, lower, best.n_colors)
             if lat is not None and lat[1] < best.n_colors:
@@ -150,15 +217,18 @@ def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[s
     if best.n_colors > lower and cost <= _GRAPH_LIMIT and not structured:
         if cost > _GRAPH_BUDGET:
             orderings = list(orderings)[:1]
-        g = _conflict_graph(p)
-        indptr, indices = g.indptr.tolist(), g.indices.tolist()
+        g = _conflict_graph(p) if g is None else g
         degree = np.diff(g.indptr)
+        lists = None
         for name in orderings:
-            cols = _greedy(indptr, indices, _order(name, indptr, indices, degree))
-            cols = _iterated(indptr, indices, cols)
-            k = max(cols) + 1
+            if name in ("smallest_last", "incidence_degree") and lists is None:
+                lists = (g.indptr.tolist(), g.indices.tolist())
+            order = np.arange(n) if name == "natural" else np.argsort(-degree, kind="stable") \
+                if name == "largest_first" else _order(name, *lists, degree)
+            cols = _iterated(g, _greedy(g, order, lists), lower)
+            k = int(cols.max()) + 1
             if k < best.n_colors:
-                best = Coloring(np.asarray(cols, dtype=np.int64), k, kind, name)
+                best = Coloring(_first_fit_labels(cols), k, kind, name)
             if best.n_colors <= lower:
                 break
     if _collisions(p, best.colors, best.n_colors, "column"):
