@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn, final
+import os
+from typing import Any, NoReturn, final
 
 from ._errors import JacxUsageError
 
-__all__ = ["CommandLineError", "OneLineParser"]
+__all__ = ["CommandLineError", "OneLineParser", "save_figure"]
 
 
 @final
@@ -31,3 +32,24 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise CommandLineError(f"{message} (see {self.prog} --help)")
+
+
+def save_figure(fig: Any, path: str, **kwargs: Any) -> None:
+    """Save a matplotlib figure to ``path``, creating missing folders; a path that cannot be written becomes a
+    :class:`CommandLineError` naming it (exit status 2), not a traceback.
+
+    >>> import os, tempfile, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> target = os.path.join(tempfile.mkdtemp(), "new", "folder", "fig.png")
+    >>> save_figure(plt.figure(), target)
+    >>> os.path.exists(target)
+    True
+    """
+    try:
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        fig.savefig(path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise CommandLineError(f"could not write {path!r}: {err}") from None

@@ -6,6 +6,7 @@ Every demo is a function returning a dict of its measurements (the tests read th
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -284,6 +285,13 @@ def cli_main(argv: list[str]) -> int:
         print(f"jacx demo: error: unknown demo {args.name!r}; expected one of {', '.join(DEMOS)} or all",
               file=sys.stderr)
         return 2
+    if args.out:
+        try:
+            os.makedirs(args.out, exist_ok=True)
+        except OSError as exc:
+            print(f"jacx demo: error: cannot create the folder {args.out!r} for pictures ({exc.strerror})",
+                  file=sys.stderr)
+            return 2
     names = list(DEMOS) if args.name == "all" else [args.name]
     for name in names:
         t0 = time.perf_counter()

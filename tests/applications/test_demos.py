@@ -37,3 +37,17 @@ def test_demo_reached_through_the_jacx_command(capsys):
 
     assert main(["demo", "nosuch"]) == 2
     assert "unknown demo" in capsys.readouterr().err
+
+
+def test_vision_demo_creates_its_output_folder(tmp_path):
+    pytest.importorskip("skimage")
+    out = tmp_path / "not" / "yet" / "there"
+    assert cli_main(["vision", "--out", str(out)]) == 0
+    assert (out / "steepest_descent_affine.png").stat().st_size > 0
+
+
+def test_unwritable_output_folder_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli_main(["backprop", "--out", str(blocker / "sub")]) == 2
+    assert "cannot create the folder" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 
-from .._argparse import OneLineParser
+from .._argparse import OneLineParser, save_figure
 from .._errors import JacxUsageError
 
 __all__ = ["cli_main", "map_from_text"]
@@ -76,10 +76,7 @@ def cli_main(argv: Sequence[str]) -> int:
         vm = volume_map(f, tuple(args.xlim), tuple(args.ylim), args.resolution)
         fig = plot_map(f, xlim=tuple(args.xlim), ylim=tuple(args.ylim), resolution=args.resolution,
                        title=f"(u, v) = ({args.expression})")
-        try:
-            fig.savefig(args.output, dpi=args.dpi)
-        except (OSError, ValueError) as err:
-            raise JacxUsageError(f"could not write {args.output!r}: {err}") from None
+        save_figure(fig, args.output, dpi=args.dpi)
     except JacxUsageError as err:
         print("jacx plot: error: " + " ".join(str(err).split()), file=sys.stderr)
         return 2

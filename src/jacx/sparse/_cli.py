@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+
+from .._argparse import CommandLineError, OneLineParser, save_figure
 
 __all__ = ["cli_main"]
 
 _DEFAULT_SIZE = {"brusselator": 32, "broyden-tridiagonal": 1000, "broyden-banded": 1000, "arrow": 200, "conv": 256}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line on stderr, exit status 2
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _parser() -> _Parser:
+def _parser() -> OneLineParser:
     from jacx.sparse.problems import PROBLEMS
 
-    p = _Parser(prog="jacx sparse", description="Sparse Jacobians of built-in problems.")
+    p = OneLineParser(prog="jacx sparse", description="Sparse Jacobians of built-in problems.")
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (("info", "detect, color and evaluate; print a summary"), ("spy", "save a spy plot")):
         s = sub.add_parser(name, help=text)
@@ -41,8 +36,16 @@ def cli_main(argv: list[str]) -> int:
     0
     """
     try:
+        return _run(argv)
+    except CommandLineError as err:
+        print(f"jacx sparse: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str]) -> int:
+    try:
         args = _parser().parse_args(argv)
-    except SystemExit as stop:
+    except SystemExit as stop:  # --help
         return int(stop.code or 0)
     import jacx.sparse as js
     from jacx.sparse.problems import PROBLEMS
@@ -66,6 +69,6 @@ def cli_main(argv: list[str]) -> int:
 
     matplotlib.use("Agg")
     ax = js.spy(jac.sparsity, jac.coloring)
-    ax.figure.savefig(args.out, dpi=150, bbox_inches="tight")
+    save_figure(ax.figure, args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.out}")
     return 0
