@@ -169,3 +169,25 @@ def test_help_lists_exactly_the_allowed_functions():
 
     listed = " ".join(_cli._EPILOG.split("and the functions ")[1].split(".")[0].split())
     assert listed.split() == sorted(FUNCTIONS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plot", "x**2 - y**2, 2*x*y", "--resolution", "20", "-o", "{dir}/a/b/map.png"],
+        ["sparse", "spy", "broyden-tridiagonal", "--size", "20", "--out", "{dir}/a/b/spy.png"],
+    ],
+)
+def test_pictures_go_to_new_folders_and_bad_paths_exit_2(argv, tmp_path, capsys):
+    from jacx._cli import main
+
+    good = [a.format(dir=tmp_path) for a in argv]
+    assert main(good) == 0
+    assert (tmp_path / "a" / "b").is_dir() and any((tmp_path / "a" / "b").iterdir())
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("")
+    bad = [a.format(dir=blocker) for a in argv]
+    capsys.readouterr()
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not write" in err
