@@ -116,7 +116,7 @@ class _Entry:
 
 
 _cache: OrderedDict[Hashable, _Entry] = OrderedDict()
-_variants: dict[Any, int] = {}
+_variants: dict[Any, set[tuple]] = {}  # (code, spec) -> the closure/global states compiled so far
 _eager_codes: set[Any] = set()
 _warned: set[Any] = set()
 _made: OrderedDict[Hashable, Callable] = OrderedDict()
@@ -230,9 +230,10 @@ class AutoJit:
         except TypeError:  # unhashable callable
             return None
         if entry is None:
-            n = _variants.get(code, 0) + 1
-            _variants[code] = n
-            if n > _MAX_VARIANTS_PER_CODE:
+            # only new *captured state* counts as a variant: other options or input layouts are separate programs
+            seen = _variants.setdefault((code, self.spec), set())
+            seen.add(fp)
+            if len(seen) > _MAX_VARIANTS_PER_CODE:
                 _eager_codes.add(code)
                 return None
             traceable = self.traceable

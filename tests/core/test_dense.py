@@ -189,3 +189,18 @@ def test_lambda_made_in_a_loop_stops_recompiling():
 def test_non_array_arguments_run_eagerly():
     f = lambda x, name: x * (2.0 if name == "double" else 1.0)
     np.testing.assert_allclose(jacx.jacobian(f)(jnp.ones(2), "double"), 2.0 * jnp.eye(2))
+
+
+def test_many_options_on_one_function_all_stay_compiled():
+    # options and input layouts are separate programs, not re-created closures: none may switch f to eager mode
+    from jacx import _autojit
+
+    jacx.clear_cache()
+    x = jnp.array([1.0, 2.0])
+    for mode in MODES:
+        for chunk_size in CHUNKS:
+            np.testing.assert_allclose(jacx.jacobian(tutorial_F, mode=mode, chunk_size=chunk_size)(x), [[2, 1], [2, 1]])
+    for n in (2, 3, 4, 5, 6):
+        assert jacx.jacobian_matrix(lambda v: v * 2.0)(jnp.ones(n)).shape == (n, n)
+    assert not _autojit._eager_codes
+    assert len(_autojit._cache) >= len(MODES) * len(CHUNKS)
