@@ -31,7 +31,7 @@ import numpy as np
 
 from ._errors import JacxWarning, UntraceableFunctionError
 
-__all__ = ["AutoJit", "clear_cache", "is_tracing", "memo_get", "memo_put"]
+__all__ = ["AutoJit", "clear_cache", "fingerprint", "is_tracing", "memo_get", "memo_put"]
 
 _MAX_ENTRIES = 256
 _MAX_VARIANTS_PER_CODE = 4
@@ -66,6 +66,9 @@ def _fingerprint(f: Any) -> tuple:
     glb = f.__globals__
     names = tuple(id(glb[name]) for name in code.co_names if name in glb)
     return cells + names
+
+
+fingerprint = _fingerprint  # shared with other caches keyed by a user's function (sparsity detection)
 
 
 def _fingerprinter(f: Any) -> Callable[[], tuple]:

@@ -239,3 +239,16 @@ def test_conv_with_input_dependent_kernel(x64):
 
     x = jnp.asarray(RNG.normal(size=36))
     np.testing.assert_array_equal(js.sparsity(f, x).toarray(), dense_nonzeros(f, x, n_points=2))
+
+
+def test_cached_pattern_follows_a_rebound_constant():
+    # the pattern depends on exact zeros of constants f reads; rebinding one must not reuse the old pattern
+    import jacx.sparse as js
+
+    global _MASK
+    _MASK = jnp.array([1.0, 0.0, 1.0])
+    f = lambda x: _MASK * x
+    assert js.sparsity(f, jnp.ones(3)).toarray().tolist() == np.diag([1, 0, 1]).astype(bool).tolist()
+    _MASK = jnp.array([1.0, 1.0, 1.0])
+    assert js.sparsity(f, jnp.ones(3)).toarray().tolist() == np.eye(3, dtype=bool).tolist()
+    np.testing.assert_array_equal(js.jacobian(f, jnp.ones(3))(jnp.ones(3)).todense(), np.eye(3))

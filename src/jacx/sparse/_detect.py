@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from jax.extend import core as jcore
 
+from jacx._autojit import fingerprint
 from jacx._errors import JacxUsageError, JacxWarning, UntraceableFunctionError
 from jacx.sparse import _pattern as pt
 
@@ -199,7 +200,8 @@ def detect_flat(f: Callable, x: Any, args: tuple = ()) -> Detection:
         )
     specs = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args)
     try:
-        closed = jax.make_jaxpr(f)(jax.ShapeDtypeStruct(x.shape, x.dtype), *specs)
+        # a fresh wrapper each time: JAX caches traces per function object, which would keep old constants
+        closed = jax.make_jaxpr(lambda *a: f(*a))(jax.ShapeDtypeStruct(x.shape, x.dtype), *specs)
     except Exception as err:
         raise UntraceableFunctionError(
             f"sparsity: could not trace the function with an input of shape {x.shape} and dtype {x.dtype} "
@@ -226,8 +228,8 @@ def sparsity(f: Callable, x: Any, *, args: tuple = ()) -> sp.csr_array:
     Returns a boolean ``scipy.sparse.csr_array`` of shape ``(m, n)`` over the flattened output and input.  It is
     detected from the jaxpr of ``f``, so it holds for every input of that shape and dtype, and it is conservative:
     an entry that can be nonzero for some input is never missing.  Extra arguments ``args`` (not differentiated)
-    are called as ``f(x, *args)`` and the pattern holds for all their values.  Results are cached per function
-    and input shape/dtype.
+    are called as ``f(x, *args)`` and the pattern holds for all their values.  Results are cached per function,
+    input shape/dtype and the identities of what the function reads (closure cells, named globals).
 
     >>> import jax.numpy as jnp
     >>> import jacx.sparse
@@ -241,14 +243,16 @@ def sparsity(f: Callable, x: Any, *, args: tuple = ()) -> sp.csr_array:
 
 
 def detect(f: Callable, x: Any, args: tuple = ()) -> Detection:
-    """:func:`detect_flat`, cached per function and input shape/dtype."""
+    """:func:`detect_flat`, cached per function, input shape/dtype and the identities of what ``f`` reads."""
     if not callable(f):
         raise JacxUsageError(
             f"sparsity: received {type(f).__name__} as the function; expected a callable f(x). "
             "Fix: pass the function itself, not its value."
         )
     x = jnp.asarray(x)
-    key = _key(x, args)
+    # what f reads besides x (closure cells, named globals) is part of the key: a rebound constant with other
+    # zeros must not reuse a pattern that could miss entries
+    key = (_key(x, args), fingerprint(f))
     try:
         per_f = _CACHE.setdefault(f, {})
     except TypeError:
