@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from jax.scipy.sparse.linalg import gmres
 from jax.typing import ArrayLike
 
+from jacx._autojit import fingerprint
 from jacx._dense import _check_function, jacobian
 from jacx._errors import JacxUsageError
 
@@ -207,13 +208,15 @@ def _solve(
     _check_options(linear_solve, tol, max_iter)
     x0 = _check_x(x0)
     fn, theta = _hoist_closure(fn, x0, theta)
-    return _cached(kind, fn, solver, linear_solve, float(tol), int(max_iter))(x0, theta)
+    # what fn reads besides its arguments is part of the key, so a rebound global is never solved with old values
+    state = (fingerprint(fn), fingerprint(solver) if solver is not None else None)
+    return _cached(kind, fn, solver, linear_solve, float(tol), int(max_iter), state)(x0, theta)
 
 
 def _hoist_closure(fn: Callable, x0: jax.Array, theta: Any) -> tuple[Callable, Any]:
     """Make traced values that ``fn`` closes over (a vmapped input, a value being differentiated) explicit
     parameters, so they are differentiated like ``theta`` and never baked into the compiled solver."""
-    closed = jax.make_jaxpr(fn)(x0, theta)
+    closed = jax.make_jaxpr(lambda x, th: fn(x, th))(x0, theta)  # fresh: JAX caches traces per function
     outs = closed.out_avals
     if len(outs) != 1 or outs[0].shape != x0.shape:
         got = ", ".join(str(tuple(a.shape)) for a in outs) or "nothing"
@@ -237,7 +240,9 @@ def _hoist_closure(fn: Callable, x0: jax.Array, theta: Any) -> tuple[Callable, A
     return with_consts, (theta, tuple(consts[i] for i in traced))
 
 
-def _build(kind: str, fn: Callable, solver: Callable | None, linear_solve: str, tol: float, max_iter: int):
+def _build(
+    kind: str, fn: Callable, solver: Callable | None, linear_solve: str, tol: float, max_iter: int, state: Any = None
+):
     if kind == "fixed_point":
 
         def F(x, theta):

@@ -158,3 +158,12 @@ def test_residual_shape_and_callable_errors():
         fixed_point(lambda x, a: jnp.concatenate([x, x]) * a, jnp.ones(2), 0.5)
     with pytest.raises(JacxUsageError, match="expects a function"):
         root(None, jnp.ones(2), 2.0)
+
+
+def test_rebound_global_is_not_solved_with_old_values():
+    global _SHIFT
+    _SHIFT = 1.0
+    F = lambda x, th: x**3 + x - th - _SHIFT
+    np.testing.assert_allclose(root(F, jnp.zeros(1), jnp.ones(1)), [1.0], atol=1e-5)
+    _SHIFT = 9.0  # now x^3 + x = 10, whose root is 2
+    np.testing.assert_allclose(root(F, jnp.zeros(1), jnp.ones(1)), [2.0], atol=1e-5)
