@@ -141,6 +141,14 @@ def color_bidirectional(
     Rows (columns) count as dense when they hold more than twice the median number of nonzeros; the four
     largest such thresholds are tried on both sides, the most promising first (by a lower bound on their
     products), and the cheapest valid split is kept; the search stops when no remaining split can beat it.
+
+    An arrow (one dense row, one dense column, a diagonal) needs ``n`` products one-sided but 3 here:
+
+    >>> import numpy as np, scipy.sparse as sp
+    >>> A = np.eye(50, dtype=bool); A[0, :] = True; A[:, 0] = True
+    >>> bc = color_bidirectional(sp.csr_array(A))
+    >>> bc.n_colors, bc.is_valid(sp.csr_array(A))
+    (3, True)
     """
     p = _as_csr(pattern)
     shapes = (in_shape, out_shape)

@@ -40,7 +40,12 @@ class MissingDependencyError(JacxUsageError, ImportError):
 
 class AlignResult(NamedTuple):
     """What :func:`align` returns: the warp parameters, the iterations used, whether the update fell below the
-    tolerance, and the RMS intensity error over the template at the end."""
+    tolerance, and the RMS intensity error over the template at the end.
+
+    >>> import jax.numpy as jnp
+    >>> AlignResult(p=jnp.zeros(6), iterations=3, converged=True, rms_error=0.01).converged
+    True
+    """
 
     p: jax.Array
     iterations: int
@@ -86,6 +91,10 @@ def sample_image(smooth: float = 1.5) -> np.ndarray:
     """scikit-image's 512 x 512 "camera" photograph as floats in [0, 1], Gaussian-blurred by ``smooth`` pixels.
 
     Blurring widens the basin of attraction of Lucas-Kanade.  Needs the optional package scikit-image.
+
+    >>> img = sample_image()
+    >>> img.shape, float(img.max()) <= 1.0
+    ((512, 512), True)
     """
     try:
         from skimage import data
