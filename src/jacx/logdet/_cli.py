@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import jax
-
-from .._argparse import OneLineParser, save_figure
+from .._argparse import OneLineParser, OrderedPair, bounded_float, bounded_int, interrupt_guard, prepare_output_file
+from .._argparse import save_figure
 from .._errors import JacxUsageError
+
+if TYPE_CHECKING:
+    import jax
+
+_WINDOW = bounded_float(-1e6, 1e6, note="keeps the grid and most maps within float32 range", example=-2)
 
 __all__ = ["cli_main", "map_from_text"]
 
@@ -21,11 +26,16 @@ def _parser() -> argparse.ArgumentParser:
         "regions that expand, contract and reverse orientation marked.",
     )
     p.add_argument("expression", help='two comma-separated expressions in x and y, e.g. "x**2 - y**2, 2*x*y"')
-    p.add_argument("-o", "--output", default="map.png", help="image file to write (default: map.png)")
-    p.add_argument("--xlim", nargs=2, type=float, default=(-2.0, 2.0), metavar=("LOW", "HIGH"))
-    p.add_argument("--ylim", nargs=2, type=float, default=(-2.0, 2.0), metavar=("LOW", "HIGH"))
-    p.add_argument("--resolution", type=int, default=200, help="grid points per axis for det J (default 200)")
-    p.add_argument("--dpi", type=int, default=110)
+    p.add_argument("-o", "--output", default="map.png",
+                   help="image file to write (default: map.png; a folder gets map.png inside, no extension gets .png)")
+    for axis in ("x", "y"):
+        p.add_argument(f"--{axis}lim", nargs=2, type=_WINDOW, action=OrderedPair, default=(-2.0, 2.0),
+                       metavar=("LOW", "HIGH"), help=f"the window's {axis} range, finite, |value| <= 1e6, LOW < HIGH "
+                       "(default -2 2)")
+    p.add_argument("--resolution", type=bounded_int(2, 2000, note="a finer grid takes too long", example=200),
+                   default=200, help="grid points per axis for det J, 2 to 2000 (default 200)")
+    p.add_argument("--dpi", type=bounded_int(20, 1000, note="a larger image does not fit in memory", example=110),
+                   default=110, help="image resolution, 20 to 1000 dots per inch (default 110)")
     return p
 
 
@@ -65,20 +75,22 @@ def cli_main(argv: Sequence[str]) -> int:
     >>> cli_main(["x*y"])
     2
     """
-    try:
+    with interrupt_guard("jacx plot"):
         try:
-            args = _parser().parse_args(list(argv))
-        except SystemExit as done:  # --help
-            return int(done.code or 0)
-        f = map_from_text(args.expression)
-        from ._plot import plot_map, volume_map
+            try:
+                args = _parser().parse_args(list(argv))
+            except SystemExit as done:  # --help
+                return int(done.code or 0)
+            f = map_from_text(args.expression)
+            target = prepare_output_file(args.output, "map.png")
+            from ._plot import plot_map, volume_map
 
-        vm = volume_map(f, tuple(args.xlim), tuple(args.ylim), args.resolution)
-        fig = plot_map(f, xlim=tuple(args.xlim), ylim=tuple(args.ylim), resolution=args.resolution,
-                       title=f"(u, v) = ({args.expression})")
-        save_figure(fig, args.output, dpi=args.dpi)
-    except JacxUsageError as err:
-        print("jacx plot: error: " + " ".join(str(err).split()), file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: {vm.summary()}")
-    return 0
+            vm = volume_map(f, tuple(args.xlim), tuple(args.ylim), args.resolution)
+            fig = plot_map(f, xlim=tuple(args.xlim), ylim=tuple(args.ylim), resolution=args.resolution,
+                           title=f"(u, v) = ({args.expression})")
+            written = save_figure(fig, target, dpi=args.dpi)
+        except JacxUsageError as err:
+            print("jacx plot: error: " + " ".join(str(err).split()), file=sys.stderr)
+            return 2
+        print(f"wrote {written}: {vm.summary()}")
+        return 0
