@@ -101,7 +101,7 @@ def test_latex(capsys):
         (["x*y", "--at", "x=os(1),y=2"], "unknown function"),
         (["x*y", "--at", "x=y,y=2"], "must be a number"),
         (["a*x", "--vars", "x", "--at", "1"], "parameter"),
-        (["sqrt(x)", "--at", "x=0"], "not defined"),
+        (["sqrt(x)", "--at", "x=0"], "f1 = sqrt(x) is not differentiable in x"),
         (["x*y", "--vars", "x x"], "more than once"),
         (["x*y", "--bogus"], "unrecognized arguments"),
         (["x", "--json", "--latex"], "not allowed with"),
@@ -190,4 +190,4 @@ def test_pictures_go_to_new_folders_and_bad_paths_exit_2(argv, tmp_path, capsys)
     capsys.readouterr()
     assert main(bad) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "could not write" in err
+    assert err.count("\n") == 1 and ("could not write" in err or "cannot write" in err)

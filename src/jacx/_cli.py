@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import math
+import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import TextIO, final
+
+import numpy as np
 
 from ._argparse import OneLineParser
 
@@ -107,16 +113,14 @@ def _split_top_level(text: str) -> list[str]:
 
 def _value(text: str, label: str) -> float:
     from .symbolic import parse_expressions
+    from .symbolic._domain import constant_value
 
     if not text:
         raise _UsageExit(f"missing value for {label} in --at; write e.g. --at x=1,y=2")
     exprs = parse_expressions(text)
     if len(exprs) != 1 or exprs[0].free_symbols:
         raise _UsageExit(f"the value {text!r} for {label} in --at must be a number (constants like pi are fine)")
-    value = complex(exprs[0].evalf())
-    if value.imag != 0 or not math.isfinite(value.real):
-        raise _UsageExit(f"the value {text!r} for {label} in --at is not a finite real number")
-    return value.real
+    return constant_value(exprs[0], f"{label} in --at")
 
 
 def parse_point(text: str, names: Sequence[str]) -> dict[str, float]:
@@ -178,42 +182,119 @@ def interpret(value: Sequence[Sequence[float]], variables: Sequence[str], digits
     return sentences
 
 
-def _volume_verdict(sj, point: dict[str, float]) -> str:  # noqa: ANN001
-    import jax
-    import jax.numpy as jnp
+def _volume_verdict(J: np.ndarray) -> tuple[float, str]:
+    """``det J`` and the volume verdict in words, both computed from the one matrix ``J`` that is printed.
 
-    import jacx
+    >>> _volume_verdict(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    (-1.0, 'preserves area; orientation reversed (det J = -1)')
+    """
+    from ._det import _verdict
 
-    params = {p.name: point[p.name] for p in sj.parameters}
-    with jax.enable_x64(True):
-        x = jnp.asarray([point[v.name] for v in sj.variables], dtype=jnp.float64)
-        return jacx.volume_change(sj.to_jax(params))(x).verdict
+    n = J.shape[0]
+    eps = float(np.finfo(np.float64).eps)
+    sv = np.linalg.svd(J, compute_uv=False)
+    singular = bool(sv[0] == 0.0 or sv[-1] <= sv[0] * n * eps * 10)
+    sign, logabs = np.linalg.slogdet(J)
+    det = 0.0 if sign == 0 else float(sign * math.exp(min(float(logabs), 709.0)))
+    if sign != 0 and logabs > 709.0:
+        det = math.copysign(math.inf, float(sign))
+    return det, _verdict(det, int(sign), abs(det), n, singular, 100 * n * eps)[2]
 
 
-def _run_expression(args: argparse.Namespace, out: TextIO) -> int:
+MAX_VARIABLES = 64
+"""Most variables (and parameters) the command accepts."""
+MAX_OUTPUTS = 64
+"""Most outputs the command accepts."""
+SYMBOLIC_DET_MAX_SIZE = 4
+"""Largest n for which the command computes det J symbolically (beyond, only its value at a point)."""
+SYMBOLIC_DET_MAX_NODES = 400
+"""Largest total size (tree nodes) of the entries of J for which the command computes det J symbolically."""
+TIME_BUDGET_S = 8.0
+"""Seconds of work the command allows an expression before it gives up with a one-line message."""
+MEMORY_BUDGET_MB = 700
+"""Growth of resident memory (MiB) the command allows an expression before it gives up."""
+
+
+def _tree_size(expr: object, limit: int) -> int:
+    import sympy
+
+    count = 0
+    for _ in sympy.preorder_traversal(expr):
+        count += 1
+        if count > limit:
+            break
+    return count
+
+
+def _symbolic_det(sj) -> tuple[object, str | None]:  # noqa: ANN001
+    """The symbolic determinant when it is cheap, else ``None`` and a note saying why it was skipped."""
+    n = sj.shape[0]
+    if n > SYMBOLIC_DET_MAX_SIZE:
+        return None, (f"not computed symbolically for a {n} x {n} Jacobian (only up to {SYMBOLIC_DET_MAX_SIZE} x "
+                      f"{SYMBOLIC_DET_MAX_SIZE}, because the formula grows too fast); give --at for its value")
+    if _tree_size(sj.matrix, SYMBOLIC_DET_MAX_NODES) > SYMBOLIC_DET_MAX_NODES:
+        return None, ("not computed symbolically because the entries of J are too long (over "
+                      f"{SYMBOLIC_DET_MAX_NODES} operations); give --at for its value")
+    return sj.det(), None
+
+
+def _check_name_count(text: str) -> None:
+    """Refuse too many distinct names before parsing (parsing a product of 800 names alone takes seconds)."""
+    from .symbolic import CONSTANTS, FUNCTIONS
+    from .symbolic._tokens import _tokenize
+
+    names = {t.text for t in _tokenize(text) if t.kind == "name"} - set(FUNCTIONS) - set(CONSTANTS)
+    if len(names) > MAX_VARIABLES:
+        raise _UsageExit(f"received {len(names)} variables and parameters; the command accepts at most "
+                         f"{MAX_VARIABLES}. Use jacx.jacobian (automatic differentiation) in Python for larger "
+                         "systems")
+
+
+MAX_PRINTED_CHARS = 20000
+"""Longest symbolic Jacobian (in characters) printed in full; longer ones are summarised (``--json`` has all)."""
+
+
+def _run_expression(args: argparse.Namespace, out: TextIO, progress: dict[str, str] | None = None) -> int:
     import sympy
 
     from .symbolic import SymbolicJacobian, check_against_ad, format_number, matrix_latex, matrix_text
+    from .symbolic import parse_expressions
 
-    sj = SymbolicJacobian(args.expressions, args.vars)
+    progress = {} if progress is None else progress
+    progress["phase"] = "parsing"
+    _check_name_count(args.expressions)
+    exprs = parse_expressions(args.expressions)
+    if len(exprs) > MAX_OUTPUTS:
+        raise _UsageExit(f"received {len(exprs)} outputs; the command accepts at most {MAX_OUTPUTS}. Use "
+                         "jacx.jacobian (automatic differentiation) in Python for larger systems")
+    names_used = set().union(*(e.free_symbols for e in exprs))
+    if len(names_used) > MAX_VARIABLES:
+        raise _UsageExit(f"received {len(names_used)} variables and parameters; the command accepts at most "
+                         f"{MAX_VARIABLES}. Use jacx.jacobian (automatic differentiation) in Python for larger "
+                         "systems")
+    progress["phase"] = "differentiating"
+    sj = SymbolicJacobian(exprs, args.vars)
     names = [s.name for s in (*sj.variables, *sj.parameters)]
-    det_expr = sj.det() if sj.is_square else None
-    point = value = det_value = verdict = check = None
+    det_expr, det_note = None, None
+    if sj.is_square:
+        progress["phase"] = "computing the symbolic determinant"
+        det_expr, det_note = _symbolic_det(sj)
+    point = F = value = det_value = verdict = check = None
     if args.at is not None:
         if sj.parameters and "=" not in args.at:
             raise _UsageExit(f"the expression also has parameter(s) {', '.join(p.name for p in sj.parameters)}: "
                              "give the point as name=value pairs")
         point = parse_point(args.at, names)
+        progress["phase"] = "evaluating at the point"
+        F = sj.value_at(point)
         value = sj.at(point)
-        if not all(math.isfinite(v) for v in value.reshape(-1)):
-            bad = [f"d f{i + 1}/d {sj.variables[j]}" for i in range(sj.shape[0]) for j in range(sj.shape[1])
-                   if not math.isfinite(value[i, j])]
-            raise _UsageExit(f"the Jacobian is not defined at {args.at} ({', '.join(bad)} is not finite); "
-                             "choose another point")
-        check = check_against_ad(sj, point)
+        if not np.all(np.isfinite(value)):  # pragma: no cover - at() refuses such points
+            raise _UsageExit(f"the Jacobian is not finite at {args.at}; choose another point")
         if sj.is_square:
-            det_value = sj.det_at(point)
-            verdict = _volume_verdict(sj, point)
+            det_value, verdict = _volume_verdict(value)
+        progress["phase"] = "checking against automatic differentiation"
+        check = check_against_ad(sj, point)
+    progress["phase"] = "printing"
     variables = [v.name for v in sj.variables]
     if args.json:
         obj = {
@@ -222,33 +303,116 @@ def _run_expression(args: argparse.Namespace, out: TextIO) -> int:
             "outputs": [sympy.sstr(f) for f in sj.functions],
             "jacobian": [[sympy.sstr(e) for e in row] for row in sj.matrix.tolist()],
             "at": point,
+            "F": None if F is None else F.tolist(),
             "value": None if value is None else value.tolist(),
-            "det": (None if det_expr is None else det_value if point is not None else sympy.sstr(det_expr)),
+            "det": (None if not sj.is_square else det_value if point is not None
+                    else None if det_expr is None else sympy.sstr(det_expr)),
             "det_symbolic": None if det_expr is None else sympy.sstr(det_expr),
+            "det_note": det_note,
             "verdict": verdict,
             "ad_max_abs_diff": None if check is None else check.max_abs_diff,
+            "ad_explanation": None if check is None or check.ok else check.explanation,
         }
         out.write(json.dumps(obj) + "\n")
         return 0
+    at_args = None if point is None else "(" + ", ".join(format_number(point[v]) for v in variables) + ")"
     if args.latex:
         out.write(sj.functions_latex() + "\n" + sj.to_latex() + "\n")
         if det_expr is not None:
             out.write(f"\\det J = {sympy.latex(det_expr)}\n")
         if value is not None:
-            out.write(matrix_latex(value, name="J(" + ", ".join(format_number(point[v]) for v in variables) + ")")
-                      + "\n")
+            out.write(matrix_latex(np.asarray(F).reshape(-1, 1), name="F" + at_args) + "\n")
+            out.write(matrix_latex(value, name="J" + at_args) + "\n")
         return 0
-    out.write(sj.functions_text() + "\n\nJacobian J (rows: outputs, columns: variables):\n" + sj.to_text() + "\n")
+    text = sj.to_text()
+    if len(text) > MAX_PRINTED_CHARS:
+        text = (f"({sj.shape[0]} x {sj.shape[1]} entries, {len(text)} characters in all: too long to print here; "
+                "--json gives every entry)")
+    out.write(sj.functions_text() + "\n\nJacobian J (rows: outputs, columns: variables):\n" + text + "\n")
     if det_expr is not None:
         out.write(f"det J = {sympy.sstr(det_expr)}\n")
+    elif det_note is not None:
+        out.write(f"det J: {det_note}\n")
     if value is not None and point is not None:
         where = ", ".join(f"{n} = {format_number(point[n])}" for n in names)
-        out.write(f"\nAt {where}:\n{matrix_text(value, sj.variables)}\n")
+        values = ", ".join(format_number(v) for v in F)
+        out.write(f"\nAt {where}:\nF{at_args} = ({values})\nJ{at_args} =\n{matrix_text(value, sj.variables)}\n")
         if det_value is not None:
             out.write(f"det J = {format_number(det_value)}\nvolume: {verdict}\n")
         out.write("\nReading it:\n" + "".join(f"  {s}\n" for s in interpret(value, variables)))
         out.write(f"\nCheck: {check}\n")
     return 0
+
+
+def _seconds_since_process_start() -> float:
+    try:
+        with open("/proc/self/stat") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as fh:
+            return max(0.0, float(fh.read().split()[0]) - started)
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return 0.0
+
+
+def _resident_mb() -> float | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return None
+
+
+def _run_with_budget(args: argparse.Namespace, standalone: bool) -> int:
+    """Run one expression in a worker thread, printing its output only when it finishes within
+    :data:`TIME_BUDGET_S` seconds and :data:`MEMORY_BUDGET_MB` of memory growth; otherwise one line, status 2.
+
+    When ``standalone`` (the real ``jacx`` command) the process ends at once; called as a library function the
+    worker thread is left to finish in the background."""
+    buffer = io.StringIO()
+    progress = {"phase": "starting"}
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            result["code"] = _run_expression(args, buffer, progress)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            result["error"] = exc
+
+    start, base = time.monotonic(), _resident_mb()
+    budget = TIME_BUDGET_S
+    if standalone:  # count the start-up (Python, JAX) too, so that the whole command ends within about 10 s
+        budget = max(2.0, TIME_BUDGET_S + 1.0 - _seconds_since_process_start())
+    worker = threading.Thread(target=work, name="jacx-expression", daemon=True)
+    worker.start()
+    problem = None
+    while worker.is_alive():
+        worker.join(0.05)
+        if not worker.is_alive():
+            break
+        if time.monotonic() - start > budget:
+            problem = f"it needed more than {budget:.0f} s"
+        now = _resident_mb()
+        if base is not None and now is not None and now - base > MEMORY_BUDGET_MB:
+            problem = f"it needed more than {MEMORY_BUDGET_MB} MiB of memory"
+        if problem:
+            message = (f"gave up on {_shorten(args.expressions)} while {progress['phase']}: {problem}. Simplify the "
+                       "expression, use fewer outputs or variables, or use jacx.jacobian (automatic "
+                       "differentiation) in Python")
+            print(f"jacx: error: {message}", file=sys.stderr)
+            if standalone:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(2)
+            return 2
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    sys.stdout.write(buffer.getvalue())
+    return int(result["code"])  # type: ignore[call-overload]
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _dispatch(name: str, argv: list[str]) -> int:
@@ -275,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from ._errors import JacxUsageError
 
+    standalone = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv:
@@ -287,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _build_parser().parse_args(_normalise_argv(argv))
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        return _run_expression(args, sys.stdout)
+        return _run_with_budget(args, standalone)
     except (_UsageExit, JacxUsageError) as exc:
         message = " ".join(str(exc).split())
         print(f"jacx: error: {message}", file=sys.stderr)

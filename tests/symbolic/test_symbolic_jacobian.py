@@ -6,8 +6,14 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jacx import ExpressionSyntaxError, JacxUsageError, NonSquareJacobianError, UnsafeExpressionError
-from jacx.symbolic import SymbolicJacobian, jacobian, matrix_latex, matrix_text
+from jacx import (
+    ExpressionSyntaxError,
+    JacxUsageError,
+    NonDifferentiablePointError,
+    NonSquareJacobianError,
+    UnsafeExpressionError,
+)
+from jacx.symbolic import OutsideDomainError, SymbolicJacobian, jacobian, matrix_latex, matrix_text
 from jacx.symbolic._functions import relu, sigmoid
 
 from .conftest import central_difference
@@ -89,7 +95,10 @@ def test_activation_derivatives_match_finite_differences():
                               np.log1p(np.exp(v[1])) / (1 + np.exp(-v[0]))])
     for point in ([0.7, -1.3], [-2.0, 0.4]):
         np.testing.assert_allclose(sj.at(point), central_difference(ref, point), atol=1e-8)
-    assert relu(0) == 0 and sj.at([0.0, 0.0])[2, 0] == 0.0  # the same convention as jax.nn.relu
+    assert relu(0) == 0 and sj.compile()(0.0, 0.0)[2, 0] == 0.0  # the fast path keeps jax.nn.relu's convention
+    with pytest.raises(NonDifferentiablePointError, match=r"f3 = relu\(x\) is not differentiable in x.*0 from the left, "
+                       r"1 from the right"):
+        sj.at([0.0, 0.0])  # ... but at() says that relu has no derivative at its kink
 
 
 def test_determinant():
@@ -112,7 +121,8 @@ def test_at_accepts_mappings_and_sequences_and_checks_them():
     sj2 = SymbolicJacobian("x*y")
     with pytest.raises(JacxUsageError, match="3 value"):
         sj2.at([1.0, 2.0, 3.0])
-    assert np.isnan(SymbolicJacobian("sqrt(x)").at([-1.0])).all()
+    with pytest.raises(OutsideDomainError, match=r"f1 = sqrt\(x\) is not defined at x = -1"):
+        SymbolicJacobian("sqrt(x)").at([-1.0])
 
 
 def _F3(v):

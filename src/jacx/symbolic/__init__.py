@@ -9,6 +9,7 @@ Matrix([
 
 from ._check import SymbolicCheck, ad_jacobian, check_against_ad
 from ._compile import compile_jacobian, to_jax, validate_tree
+from ._domain import OutsideDomainError, PointOverflowError
 from ._functions import CONSTANTS, FUNCTIONS, relu, sigmoid, softplus
 from ._jacobian import SymbolicJacobian, jacobian
 from ._parse import make_symbol, parse_expressions, parse_variables
@@ -18,6 +19,8 @@ __all__ = [
     "jacobian",
     "SymbolicJacobian",
     "SymbolicCheck",
+    "OutsideDomainError",
+    "PointOverflowError",
     "check_against_ad",
     "ad_jacobian",
     "to_jax",

@@ -10,8 +10,9 @@ import jax
 import numpy as np
 import sympy
 
-from .._errors import ExpressionSyntaxError, JacxUsageError, NonSquareJacobianError
+from .._errors import ExpressionSyntaxError, JacxUsageError, NonDifferentiablePointError, NonSquareJacobianError
 from ._compile import compile_jacobian, to_jax, validate_tree
+from ._domain import Issue, _short, evaluate_entries, evaluate_outputs, one_sided, point_text
 from ._parse import parse_expressions, parse_variables
 from ._render import functions_latex, functions_text, matrix_latex, matrix_text
 
@@ -61,6 +62,33 @@ def _coerce_exprs(exprs: Exprs) -> list[sympy.Expr]:
     return out
 
 
+def _split_name(name: str, others: set[str]) -> list[str] | None:
+    """``name`` as a concatenation of two or more of ``others`` (``"xy" -> ["x", "y"]``), or ``None``."""
+    best: dict[int, list[str]] = {0: []}
+    for end in range(1, len(name) + 1):
+        for start in range(end):
+            if start in best and name[start:end] in others:
+                best[end] = [*best[start], name[start:end]]
+                break
+    parts = best.get(len(name))
+    return parts if parts is not None and len(parts) >= 2 else None
+
+
+def _check_juxtaposed(names: Sequence[str]) -> None:
+    """Refuse a name such as ``xy`` when ``x`` and ``y`` are variables of the same input: it is almost always a
+    product written without ``*``."""
+    known = set(names)
+    for name in sorted(known, key=len, reverse=True):
+        parts = _split_name(name, known - {name})
+        if parts:
+            raise ExpressionSyntaxError(
+                f"the name {name!r} is made of the variables {', '.join(parts)} of the same input, so it reads as "
+                f"a product written without '*'; did you mean {'*'.join(parts)}? If {name} is a variable of its "
+                f"own, list the variables explicitly (variables='{' '.join(sorted(known))}', or --vars on the "
+                "command line)."
+            )
+
+
 def _resolve_variables(exprs: Sequence[sympy.Expr], variables: Variables) -> list[sympy.Symbol]:
     free = set().union(*(e.free_symbols for e in exprs))
     if variables is None:
@@ -69,6 +97,7 @@ def _resolve_variables(exprs: Sequence[sympy.Expr], variables: Variables) -> lis
                 "the expressions contain no variables, so there is nothing to differentiate by; pass "
                 "`variables` (e.g. variables='x y') to get a Jacobian of zeros."
             )
+        _check_juxtaposed([s.name for s in free])
         return sorted(free, key=lambda s: (s.name, str(s.assumptions0)))
     by_name = {s.name: s for s in free}
     out = []
@@ -82,7 +111,8 @@ def jacobian(exprs: Exprs, variables: Variables = None) -> sympy.Matrix:
 
     ``exprs`` is a string such as ``"x**2 + y, x*y"`` (also ``"[x^2 + y, x*y]"``), or a list of strings or SymPy
     expressions.  ``variables`` gives the column order (``"x y"``, ``"x, y"`` or a list); by default the free
-    symbols sorted by name.  The text is parsed safely (nothing is executed).
+    symbols sorted by name.  The text is parsed safely (nothing is executed).  Without ``variables``, a name that
+    is a concatenation of other variables (``xy`` next to ``x`` and ``y``) is refused as a likely missing ``*``.
 
     >>> jacobian("x^2 + y, x*y")
     Matrix([
@@ -128,6 +158,29 @@ def _point_values(
     return values, {}
 
 
+def _cheap_to_factor(expr: sympy.Expr, max_nodes: int = 120, max_power: int = 12) -> bool:
+    """Whether ``sympy.factor`` is quick on ``expr``: few nodes and only small integer powers."""
+    for count, node in enumerate(sympy.preorder_traversal(expr)):
+        if count > max_nodes:
+            return False
+        if isinstance(node, sympy.Pow) and not (node.exp.is_Integer and abs(int(node.exp)) <= max_power):
+            return False
+    return True
+
+
+def _not_differentiable(functions: Sequence[sympy.Expr], issues: Sequence[Issue], where: str) -> Exception:
+    parts = []
+    for issue in issues[:3]:
+        text = _short(functions[issue.output])
+        parts.append(issue.describe().replace(f"f{issue.output + 1} ", f"f{issue.output + 1} = {text} ", 1))
+    more = f"; and {len(issues) - 3} more" if len(issues) > 3 else ""
+    exc = NonDifferentiablePointError(
+        f"at {where}, {'; '.join(parts)}{more}. The Jacobian does not exist at this point; choose another point."
+    )
+    exc.issues = list(issues)  # type: ignore[attr-defined]
+    return exc
+
+
 @final
 class SymbolicJacobian:
     """A symbolic Jacobian together with its function, variables and helpers.
@@ -160,6 +213,7 @@ class SymbolicJacobian:
         )
         self.matrix: sympy.Matrix = sympy.Matrix(self.functions).jacobian(self.variables)
         self._compiled: Callable[..., np.ndarray] | None = None
+        self._compiled_f: Callable[..., np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return f"SymbolicJacobian({list(self.functions)}, variables={list(self.variables)})"
@@ -175,30 +229,102 @@ class SymbolicJacobian:
         return self.shape[0] == self.shape[1]
 
     def det(self) -> sympy.Expr:
-        """The determinant (factored for Jacobians up to 3 x 3); :class:`~jacx.NonSquareJacobianError` if ``m != n``."""
+        """The determinant; :class:`~jacx.NonSquareJacobianError` if ``m != n``.
+
+        It is factored for Jacobians up to 3 x 3 when that is cheap (a short polynomial-like expression with small
+        integer powers); otherwise it is returned as computed, because factoring can take minutes, e.g. for
+        ``(x+1)^1000 + (x-1)^1000``.
+
+        >>> SymbolicJacobian("x^2 - y^2, 2*x*y").det()
+        4*(x**2 + y**2)
+        """
         if not self.is_square:
             m, n = self.shape
             raise NonSquareJacobianError(
                 f"the Jacobian is {m} x {n}; a determinant needs as many outputs as variables."
             )
         det = self.matrix.det(method="berkowitz")
-        return sympy.factor(det) if self.shape[0] <= 3 else det
+        return sympy.factor(det) if self.shape[0] <= 3 and _cheap_to_factor(det) else det
 
     def _all_symbols(self) -> list[sympy.Symbol]:
         return [*self.variables, *self.parameters]
 
+    def _evaluators(self) -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+        if self._compiled is None:
+            self._compiled = compile_jacobian(self.matrix, self._all_symbols(), vectorized=True)
+        if self._compiled_f is None:
+            self._compiled_f = compile_jacobian(sympy.Matrix(self.functions), self._all_symbols(), vectorized=True)
+        return self._compiled_f, self._compiled
+
+    def _analyse(
+        self, point: Mapping[str | sympy.Symbol, float] | Sequence[float] | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[Issue], str]:
+        """``F(a)`` (domain checked: raises for a point outside it), the symbolic ``J(a)`` as evaluated, the
+        (output, variable) pairs whose partial derivative does not exist there, and the point as text."""
+        values, params = _point_values(point, self.variables, self.parameters)
+        env = {**dict(zip(self.variables, values)), **params}
+        F, suspects = evaluate_outputs(self.functions, env)
+        param_values = [params[p] for p in self.parameters]
+        J = evaluate_entries(list(self.matrix), env).reshape(self.shape)
+        pairs = []
+        for i, suspect in suspects:
+            for j, v in enumerate(self.variables):
+                if v in suspect.depends_on.free_symbols and (i, j, suspect.reason) not in pairs:
+                    pairs.append((i, j, suspect.reason))
+        for i, j in zip(*np.nonzero(~np.isfinite(J))):
+            if not any(p[:2] == (i, j) for p in pairs):
+                pairs.append((int(i), int(j), f"the formula of d f{i + 1}/d {self.variables[j]} gives "
+                                              f"{J[i, j]} here"))
+        issues, seen = [], set()
+        for i, j, reason in pairs:
+            if (i, j) in seen:
+                continue
+            f_eval, j_eval = self._evaluators()
+            left, right, broken = one_sided(f_eval, j_eval, values, param_values, F, J, i, j)
+            if broken:
+                seen.add((i, j))
+                issues.append(Issue(i, self.variables[j].name, reason, left, right))
+        return F, J, issues, point_text(env)
+
+    def value_at(self, point: Mapping[str | sympy.Symbol, float] | Sequence[float] | np.ndarray) -> np.ndarray:
+        """``F`` itself at a point (float64, shape ``(m,)``), with the real domain of every function checked:
+        :class:`~jacx.symbolic.OutsideDomainError` for ``log(-1)``, ``1/0``, ``asin(2)`` and the like.
+
+        >>> SymbolicJacobian("x^2 + y, x*y").value_at({"x": 1.0, "y": 2.0})
+        array([3., 2.])
+        """
+        values, params = _point_values(point, self.variables, self.parameters)
+        return evaluate_outputs(self.functions, {**dict(zip(self.variables, values)), **params})[0]
+
     def at(self, point: Mapping[str | sympy.Symbol, float] | Sequence[float] | np.ndarray) -> np.ndarray:
         """The Jacobian's value (float64) at a point given as ``{"x": 1.0, ...}`` or as values in variable order.
 
-        Points where an entry is undefined give ``nan`` (or ``inf``).
+        Raises :class:`~jacx.symbolic.OutsideDomainError` where the function is not defined (``log(-1)``),
+        :class:`~jacx.symbolic.PointOverflowError` where a value exceeds float64, and
+        :class:`~jacx.NonDifferentiablePointError` where an output is defined but has no partial derivative
+        (``abs`` at 0, ``sqrt`` at 0); that message names the output and the variable and gives the one-sided
+        derivatives.
+
+        >>> SymbolicJacobian("abs(x) + y, y").at({"x": 1.0, "y": 0.0})
+        array([[1., 1.],
+               [0., 1.]])
+        >>> SymbolicJacobian("abs(x), y").at({"x": 0.0, "y": 1.0})
+        Traceback (most recent call last):
+        ...
+        jacx._errors.NonDifferentiablePointError: at x = 0, y = 1, f1 = abs(x) is not differentiable in x: ...
         """
-        values, params = _point_values(point, self.variables, self.parameters)
-        if self._compiled is None:
-            self._compiled = compile_jacobian(self.matrix, self._all_symbols(), vectorized=True)
-        return self._compiled(*values, *[params[p] for p in self.parameters])
+        F, J, issues, where = self._analyse(point)
+        if issues:
+            raise _not_differentiable(self.functions, issues, where)
+        return J
 
     def det_at(self, point: Mapping[str | sympy.Symbol, float] | Sequence[float] | np.ndarray) -> float:
-        """The determinant's value at a point (computed from the evaluated matrix)."""
+        """The determinant's value at a point, computed from the evaluated matrix :meth:`at` (so it raises the same
+        errors where the function is undefined or not differentiable).
+
+        >>> SymbolicJacobian("x^2 - y^2, 2*x*y").det_at([1.0, 2.0])
+        20.0
+        """
         if not self.is_square:
             self.det()  # raises the explanatory error
         return float(np.linalg.det(self.at(point)))

@@ -27,6 +27,7 @@ from typing import NoReturn, final
 import sympy
 
 from .._errors import ExpressionSyntaxError, UnsafeExpressionError
+from ._domain import OutsideDomainError, check_constant
 from ._functions import CONSTANTS, FUNCTIONS
 from ._tokens import (
     _NAME,
@@ -189,6 +190,8 @@ class _Parser:
                 if bits * abs(float(exponent)) > MAX_NUMBER_BITS:
                     _fail(UnsafeExpressionError, f"the power gives a number larger than {MAX_NUMBER_BITS} bits",
                           self.text, op.col, "use smaller constants or floating point numbers (e.g. 9.0**99).")
+        if not exponent.is_Integer:
+            self.real_constant(sympy.Pow, [base, exponent], op)
         return self.checked(sympy.Pow(base, exponent), op)
 
     def parse_primary(self) -> sympy.Expr:
@@ -257,7 +260,18 @@ class _Parser:
                   self.text, tok.col, "fix the number of arguments.")
         for arg in args:
             self.checked(arg, tok)
+        self.real_constant(spec.build, args, tok)
         return self.checked(spec.build(*args), tok)
+
+    def real_constant(self, func: type, args: Sequence[sympy.Expr], tok: _Token) -> None:
+        """Refuse ``log(-1)``, ``asin(2)``, ``(-8)**(1/3)``: constant parts that are not real numbers."""
+        if func is sympy.sqrt:
+            func, args = sympy.Pow, [args[0], sympy.Rational(1, 2)]
+        if all(not a.free_symbols for a in args):
+            reason = check_constant(func, args)
+            if reason is not None:
+                _fail(OutsideDomainError, f"{reason} (so the expression is not a real number)", self.text,
+                      tok.col, "jacx works with real numbers; change the constant.")
 
     def _no_juxtaposition(self) -> None:
         tok = self.tok
@@ -297,6 +311,10 @@ def parse_expressions(text: str) -> list[sympy.Expr]:
         )
     exprs = _Parser(text).parse_list()
     for expr in exprs:
+        if expr.has(sympy.I):
+            raise OutsideDomainError(
+                f"the expression {text!r} is not a real number ({expr}); jacx works with real numbers only."
+            )
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             raise ExpressionSyntaxError(
                 f"the expression {text!r} evaluates to an undefined value ({expr}); check for a division by zero."
