@@ -1,47 +1,88 @@
-"""Fast by default: compile what the user did not jit, once per function and input shape.
+"""Fast by default and never stale: compile what the user did not jit, and prove the compiled program still valid.
 
 ``jax.jacfwd(f)(x)`` without ``jax.jit`` re-traces ``f`` on every call (milliseconds); most users never write
-``jit``. jacx therefore compiles each transformed function with :func:`jax.jit` behind the scenes and caches the
-compiled version, keyed by the user's function and by what that function can see (its closure cells and the
-globals it names), so that rebinding a captured array triggers a recompile instead of a stale answer.
+``jit``. jacx compiles each transformed function behind the scenes. The hard part is knowing when a compiled
+program may be reused: ``f`` can read state that changes between calls (a global weight matrix, a parameter dict
+updated in a training loop, an object's attribute, a NumPy array changed in place). The rule here is simple:
 
-It steps aside cleanly:
+1. **Trace, then key by structure.** A call traces ``f`` (:mod:`jacx._program`): the trace captures what ``f``
+   computes *now*. The compiled program is looked up by the trace's structure, and the arrays and float literals
+   ``f`` read are passed in as arguments. A structure seen before (by any function: closures made by one factory
+   share their programs) costs no compile; new values cost nothing extra.
+2. **Skip the trace when it provably cannot differ.** After a trace, :func:`jacx._guards.analyze` tries to prove
+   that ``f`` reads only state that cannot change in place (numbers, JAX arrays, functions, library modules). If it
+   can, the next call with the same argument shapes checks the guard (a few identity tests, well under a
+   microsecond each) and runs the compiled program directly. If the guard fails (a global was rebound), jacx
+   traces again (step 1).
+3. **Otherwise trace every call.** A function that reads a dict, a list, an object's attributes or a NumPy array
+   is traced on every call (about the cost of one evaluation of ``f``), and jacx says so once, with the fix.
 
-* under the user's own ``jit``/``vmap``/``grad`` (arguments are tracers) it adds nothing;
-* for a function that JAX cannot trace under ``jit`` (Python ``if`` on an array value) it warns once and runs
-  un-jitted, which JAX supports for such functions;
-* for a function whose code is re-created with new captured values again and again (a lambda built in a loop) it
-  stops compiling that code after a few tries, since each compile would cost more than it saves.
-
-Arrays mutated *in place* behind a captured name (``w[0] = 5`` on a NumPy array ``w``) cannot be seen: pass such
-values as arguments, or use ``jit=False``.
+Under the user's own ``jit``/``vmap``/``grad`` (arguments are tracers) jacx adds nothing. A function JAX cannot
+trace without concrete values (Python ``if`` on an array) runs eagerly, with a warning. ``jacx.set_auto_jit(False)``
+or the environment variable ``JACX_AUTO_JIT=0`` turns implicit compilation off everywhere.
 """
 
 from __future__ import annotations
 
-import functools
-import types
+import os
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
 import numpy as np
 
+from ._caches import BoundedCache, clear_caches
 from ._errors import JacxWarning, UntraceableFunctionError
+from ._guards import Guard, analyze
+from ._program import Traced, evaluator, trace
 
-__all__ = ["AutoJit", "clear_cache", "fingerprint", "is_tracing", "memo_get", "memo_put"]
+__all__ = [
+    "AutoJit", "AutoJitWarning", "auto_jit_enabled", "clear_cache", "is_tracing", "memo_get", "memo_put",
+    "set_auto_jit",
+]
 
-_MAX_ENTRIES = 256
-_MAX_VARIANTS_PER_CODE = 4
-
-_ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, int, float, complex, bool)
 _CONCRETE_ARRAY = type(jax.numpy.zeros(()))
-_UNTRACEABLE_UNDER_JIT = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerIntegerConversionError,
-)
+_ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, int, float, complex, bool)
+_UNTRACEABLE_UNDER_JIT = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
+                          jax.errors.TracerBoolConversionError)
+_MAX_PROGRAMS_PER_FUNCTION = 32  # distinct programs one function object may produce before jacx stops compiling it
+_MAX_RECORDS = 16  # argument layouts remembered per function for the guarded fast path
+
+_programs = BoundedCache("compiled programs", maxsize=256)
+_made = BoundedCache("transformed functions", maxsize=256)
+_warned: set[Any] = set()
+_state = {"enabled": os.environ.get("JACX_AUTO_JIT", "1").strip().lower() not in ("0", "false", "no", "off")}
+
+
+class AutoJitWarning(JacxWarning):
+    """jacx could not use its fast path for a function (it re-traces or runs it eagerly) and says why, once."""
+
+
+def set_auto_jit(enabled: bool) -> bool:
+    """Turn jacx's implicit compilation on or off for every entry point; returns the previous setting.
+
+    Off, every call runs the JAX transformation eagerly (as ``jax.jacfwd(f)(x)`` does). The environment variable
+    ``JACX_AUTO_JIT=0`` sets the default; the ``jit=False`` argument of an entry point turns it off for one
+    function.
+
+    >>> previous = set_auto_jit(False)
+    >>> auto_jit_enabled()
+    False
+    >>> _ = set_auto_jit(previous)
+    """
+    previous = _state["enabled"]
+    _state["enabled"] = bool(enabled)
+    return previous
+
+
+def auto_jit_enabled() -> bool:
+    """Whether jacx compiles functions implicitly (see :func:`set_auto_jit`).
+
+    >>> isinstance(auto_jit_enabled(), bool)
+    True
+    """
+    return _state["enabled"]
 
 
 def is_tracing(leaves: list[Any]) -> bool:
@@ -49,204 +90,200 @@ def is_tracing(leaves: list[Any]) -> bool:
     return any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
 
-def _fingerprint(f: Any) -> tuple:
-    """Identities of what ``f`` reads besides its arguments: closure cells, named globals, bound state."""
-    wrapped = getattr(f, "__wrapped__", None)
-    if wrapped is not None:
-        return _fingerprint(wrapped)
-    if isinstance(f, functools.partial):
-        return (_fingerprint(f.func), tuple(map(id, f.args)), tuple((k, id(v)) for k, v in f.keywords.items()))
-    if isinstance(f, types.MethodType):
-        return (id(f.__self__),) + _fingerprint(f.__func__)
-    code = getattr(f, "__code__", None)
-    if code is None:  # a callable object: what it holds may change
-        state = getattr(f, "__dict__", None)
-        return tuple((k, id(v)) for k, v in state.items()) if isinstance(state, dict) else ()
-    cells = tuple(id(c.cell_contents) if _cell_full(c) else None for c in (f.__closure__ or ()))
-    glb = f.__globals__
-    names = tuple(id(glb[name]) for name in code.co_names if name in glb)
-    return cells + names
+def memo_get(key: Hashable) -> Callable | None:
+    """The transformed function made earlier for ``key`` (so ``jacobian(f)(x)`` in a loop costs one lookup)."""
+    return _made.get(key)
 
 
-fingerprint = _fingerprint  # shared with other caches keyed by a user's function (sparsity detection)
+def memo_put(key: Hashable, made: Callable) -> Callable:
+    _made.put(key, made)
+    return made
 
 
-def _fingerprinter(f: Any) -> Callable[[], tuple]:
-    """A cheap zero-argument version of ``_fingerprint(f)``, specialised once for plain functions."""
-    if type(f) is not types.FunctionType:
-        return lambda: _fingerprint(f)
-    glb, cells = f.__globals__, f.__closure__ or ()
-    names = tuple(name for name in f.__code__.co_names if name in glb)
+def clear_cache() -> None:
+    """Forget every compiled function and cached result (the same as :func:`jacx.clear_caches`).
 
-    def fingerprint() -> tuple:
-        try:
-            return tuple([id(c.cell_contents) for c in cells] + [id(glb.get(name)) for name in names])
-        except ValueError:  # an empty cell (a name not assigned yet)
-            return _fingerprint(f)
-
-    return fingerprint
+    >>> clear_cache()
+    """
+    clear_caches()
+    _warned.clear()
 
 
-def _cell_full(cell: Any) -> bool:
+def _name(f: Any) -> str:
+    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
+
+
+def _warn_once(key: Any, message: str) -> None:
     try:
-        cell.cell_contents
-    except ValueError:
-        return False
-    return True
+        if key in _warned:
+            return
+        _warned.add(key)
+    except TypeError:
+        pass
+    warnings.warn(message, AutoJitWarning, stacklevel=4)
 
 
 def _code_of(f: Any) -> Any:
-    while isinstance(f, functools.partial) or getattr(f, "__wrapped__", None) is not None:
-        f = f.func if isinstance(f, functools.partial) else f.__wrapped__
+    seen = 0
+    while seen < 16 and (getattr(f, "__wrapped__", None) is not None or hasattr(f, "func")):
+        f = getattr(f, "__wrapped__", None) or f.func
+        seen += 1
     return getattr(f, "__code__", None) or type(f)
 
 
 def _untraceable_error(f: Callable, err: Exception) -> UntraceableFunctionError:
-    name = getattr(f, "__qualname__", repr(f))
     return UntraceableFunctionError(
-        f"jacx cannot differentiate {name}: it converts a JAX value to a NumPy array or Python number "
+        f"jacx cannot differentiate {_name(f)}: it converts a JAX value to a NumPy array or Python number "
         f"({type(err).__name__}). Write the function with jax.numpy (import jax.numpy as jnp; jnp.sin, jnp.exp, "
         "...) instead of numpy or math, and avoid float()/int()/np.asarray() on its inputs."
     )
 
 
-class _Entry:
-    __slots__ = ("compiled", "eager")
+class _Program:
+    """A compiled program for one structure: ``run(consts, literals, leaves)``."""
 
-    def __init__(self, compiled: Callable) -> None:
-        self.compiled = compiled
-        self.eager = False
+    __slots__ = ("jitted",)
 
+    def __init__(self, traced: Traced, in_tree: Any, make: Callable) -> None:
+        def run(consts: list, literals: list, leaves: list) -> Any:
+            args, kwargs = jax.tree_util.tree_unflatten(in_tree, leaves)
+            return make(evaluator(traced, in_tree, consts, literals))(*args, **kwargs)
 
-_cache: OrderedDict[Hashable, _Entry] = OrderedDict()
-_variants: dict[Any, set[tuple]] = {}  # (code, spec) -> the closure/global states compiled so far
-_eager_codes: set[Any] = set()
-_warned: set[Any] = set()
-_made: OrderedDict[Hashable, Callable] = OrderedDict()
+        self.jitted = jax.jit(run)
 
 
-def memo_get(key: Hashable) -> Callable | None:
-    """The transformed function made earlier for ``key`` (so ``jacobian(f)(x)`` in a loop costs one lookup)."""
-    try:
-        return _made.get(key)
-    except TypeError:  # unhashable function or option
-        return None
+class _Record:
+    """What a guarded fast call needs: the program and the constants of the trace the guard vouches for."""
 
+    __slots__ = ("program", "consts", "literals")
 
-def memo_put(key: Hashable, made: Callable) -> Callable:
-    try:
-        _made[key] = made
-    except TypeError:
-        return made
-    if len(_made) > _MAX_ENTRIES:
-        _made.popitem(last=False)
-    return made
-
-
-def clear_cache() -> None:
-    """Forget every compiled function (for tests, or to release memory).
-
-    >>> clear_cache()
-    """
-    _cache.clear()
-    _made.clear()
-    _variants.clear()
-    _eager_codes.clear()
-    _warned.clear()
-
-
-def _warn_once(code: Any, message: str) -> None:
-    if code not in _warned:
-        _warned.add(code)
-        warnings.warn(message, JacxWarning, stacklevel=4)
+    def __init__(self, program: _Program, consts: list, literals: list) -> None:
+        self.program, self.consts, self.literals = program, consts, literals
 
 
 class AutoJit:
-    """Call ``traceable`` compiled and cached, or eagerly where compiling cannot help.
+    """Call ``make(f)`` compiled and cached, re-tracing whenever the cached program cannot be proven valid.
 
-    ``f`` is the user's function (the cache key and the subject of messages), ``spec`` the transform's options.
+    ``f`` is the user's function, ``spec`` the transform's options (part of every key), and ``make(fun)`` builds
+    the transformed function (e.g. its Jacobian) from any function with ``f``'s signature.
+
+    >>> import jax.numpy as jnp
+    >>> w = jnp.array(2.0)
+    >>> f = lambda x: w * x
+    >>> double = AutoJit(f, "doc", lambda fun: fun)
+    >>> double(jnp.ones(2))
+    Array([2., 2.], dtype=float32)
+    >>> w = jnp.array(5.0)        # rebound: the next call sees it
+    >>> double(jnp.ones(2))
+    Array([5., 5.], dtype=float32)
     """
 
-    __slots__ = ("f", "spec", "traceable", "enabled", "_fp", "_entry", "_fingerprint", "__weakref__")
+    __slots__ = ("f", "spec", "make", "enabled", "where", "_guard", "_reason", "_records", "_last_sig",
+                 "_last", "_programs_made", "_eager", "__weakref__")
+    _jacx_guard_children = ("f",)
 
-    def __init__(self, f: Callable, spec: Hashable, traceable: Callable, enabled: bool = True) -> None:
+    def __init__(self, f: Callable, spec: Hashable, make: Callable[[Callable], Callable], enabled: bool = True,
+                 where: str = "jacx") -> None:
         self.f = f
         self.spec = spec
-        self.traceable = traceable
+        self.make = make
         self.enabled = enabled
-        self._fp: tuple | None = None
-        self._entry: _Entry | None = None
-        self._fingerprint = _fingerprinter(f)
+        self.where = where
+        self._guard: Guard | None = None
+        self._reason: str | None = None
+        self._records: dict = {}
+        self._last_sig: Any = None
+        self._last: _Record | None = None
+        self._programs_made = 0
+        self._eager = False
 
+    # ------------------------------------------------------------------------------------------------ calling
     def eager(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return self.traceable(*args, **kwargs)
+            return self.make(self.f)(*args, **kwargs)
         except jax.errors.TracerArrayConversionError as err:
             raise _untraceable_error(self.f, err) from err
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        entry = self._entry
-        # fast path: plain concrete arrays, same function state as last time
-        if (
-            entry is None
-            or kwargs
-            or entry.eager
-            or not all(type(a) is _CONCRETE_ARRAY for a in args)
-            or self._fingerprint() != self._fp
-        ):
-            entry = self._resolve(args, kwargs)
-            if entry is None:
-                return self.eager(*args, **kwargs)
+        # the fast path: plain arrays of the shapes seen last time, and a guard that still holds
+        last = self._last
+        if last is not None and not kwargs:
+            for a in args:
+                if type(a) is not _CONCRETE_ARRAY:
+                    break
+            else:
+                if tuple([a.aval for a in args]) == self._last_sig and self._guard.holds():  # type: ignore[union-attr]
+                    return last.program.jitted(last.consts, last.literals, list(args))
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        if not (self.enabled and _state["enabled"]) or self._eager:
+            return self.eager(*args, **kwargs)
+        leaves, in_tree = jax.tree_util.tree_flatten((args, kwargs))
+        if is_tracing(leaves):
+            return self.eager(*args, **kwargs)  # inside the user's own transformation: nothing to add
+        if not all(isinstance(leaf, _ARRAY_TYPES) for leaf in leaves):
+            bad = next(leaf for leaf in leaves if not isinstance(leaf, _ARRAY_TYPES))
+            _warn_once(("args", _code_of(self.f)), f"{self.where}: {_name(self.f)} was called with a "
+                       f"{type(bad).__name__} argument, which is not an array, so jacx runs it without compiling "
+                       "(slower per call). Pass only arrays and pytrees of arrays, or wrap the call in jax.jit "
+                       "with that argument marked static.")
+            return self.eager(*args, **kwargs)
+        sig = (in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        guard = self._guard
+        if guard is not None and guard.holds():
+            record = self._records.get(sig)
+            if record is not None:
+                return record.program.jitted(record.consts, record.literals, leaves)
+        elif self._reason is None:
+            found = analyze(self.f)
+            self._records, self._last, self._last_sig = {}, None, None  # records were vouched for by the old guard
+            if isinstance(found, Guard):
+                self._guard = found
+            else:
+                self._guard, self._reason = None, found
+                _warn_once(("state", _code_of(self.f)), (
+                    f"{self.where}: {_name(self.f)} reads state that can change between calls ({found}), so jacx "
+                    "traces it again on every call to stay correct (about the cost of one evaluation). To avoid "
+                    "this, pass that state as an argument, e.g. jacx.jacobian(f, argnums=0)(x, params), or "
+                    "compile explicitly with jax.jit."))
         try:
-            return entry.compiled(*args, **kwargs)
+            traced = trace(self.f, leaves, in_tree)
         except _UNTRACEABLE_UNDER_JIT as err:
-            entry.eager = True
-            name = getattr(self.f, "__qualname__", repr(self.f))
-            _warn_once(
-                _code_of(self.f),
-                f"{name} cannot be compiled with jax.jit ({type(err).__name__}: it uses a Python `if`, `int()` or "
-                "similar on an array value), so jacx evaluates it without jit, which is much slower per call. "
-                "To make it fast, use jnp.where or jax.lax.cond instead of Python control flow on array values.",
-            )
+            self._eager = True
+            _warn_once(("untraceable", _code_of(self.f)), (
+                f"{_name(self.f)} cannot be compiled with jax.jit ({type(err).__name__}: it uses a Python `if`, "
+                "`int()` or similar on an array value), so jacx evaluates it without jit, which is much slower per "
+                "call. To make it fast, use jnp.where or jax.lax.cond instead of Python control flow on array "
+                "values."))
             return self.eager(*args, **kwargs)
         except jax.errors.TracerArrayConversionError as err:
             raise _untraceable_error(self.f, err) from err
+        program = self._program(traced, in_tree, sig)
+        if program is None:
+            return self.eager(*args, **kwargs)
+        if self._guard is not None:  # the guard vouches for this trace: remember it for the fast path
+            record = _Record(program, traced.consts, traced.literals)
+            if len(self._records) >= _MAX_RECORDS:
+                self._records.clear()
+            self._records[sig] = record
+            if not kwargs and all(type(a) is _CONCRETE_ARRAY for a in args):
+                self._last, self._last_sig = record, tuple(a.aval for a in args)
+        return program.jitted(traced.consts, traced.literals, leaves)
 
-    def _resolve(self, args: tuple, kwargs: dict) -> _Entry | None:
-        """The compiled entry for these arguments, or ``None`` when they must run eagerly."""
-        if not self.enabled:
+    def _program(self, traced: Traced, in_tree: Any, sig: Any) -> _Program | None:
+        key = (self.spec, sig, traced.key)
+        program = _programs.get(key)
+        if program is not None:
+            return program
+        self._programs_made += 1
+        if self._programs_made > _MAX_PROGRAMS_PER_FUNCTION:
+            self._eager = True
+            _warn_once(("recompiles", _code_of(self.f)), (
+                f"{self.where}: {_name(self.f)} produced {_MAX_PROGRAMS_PER_FUNCTION} differently structured "
+                "programs (its Python control flow or shapes keep changing), so jacx stops compiling it and runs "
+                "it eagerly. Pass what changes as an argument, or compile explicitly with jax.jit."))
             return None
-        for leaf in jax.tree_util.tree_leaves((args, kwargs)):
-            if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, _ARRAY_TYPES):
-                return None
-        entry = self._lookup(self._fingerprint())
-        return None if entry is None or entry.eager else entry
-
-    def _lookup(self, fp: tuple) -> _Entry | None:
-        """The compiled entry for this function state, made if needed; ``None`` means: run eagerly."""
-        code = _code_of(self.f)
-        if code in _eager_codes:
-            return None
-        try:
-            key = (self.f, self.spec, fp)
-            entry = _cache.get(key)
-        except TypeError:  # unhashable callable
-            return None
-        if entry is None:
-            # only new *captured state* counts as a variant: other options or input layouts are separate programs
-            seen = _variants.setdefault((code, self.spec), set())
-            seen.add(fp)
-            if len(seen) > _MAX_VARIANTS_PER_CODE:
-                _eager_codes.add(code)
-                return None
-            traceable = self.traceable
-
-            def fresh(*args: Any, **kwargs: Any) -> Any:  # a new function object: JAX caches traces per function
-                return traceable(*args, **kwargs)
-
-            entry = _Entry(jax.jit(fresh))
-            _cache[key] = entry
-            if len(_cache) > _MAX_ENTRIES:
-                _cache.popitem(last=False)
-        self._fp, self._entry = fp, entry
-        return entry
+        program = _Program(traced, in_tree, self.make)
+        _programs.put(key, program)
+        return program

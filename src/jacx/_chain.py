@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._dense import Mode, _check_function, jacobian_matrix
+from ._api import check_function
+from ._dense import Mode, jacobian_matrix
 from ._errors import JacxUsageError
 
 __all__ = ["ChainRule", "chain_rule", "compose"]
@@ -30,7 +31,7 @@ def compose(*layers: Callable) -> Callable:
     8
     """
     for k, layer in enumerate(layers):
-        _check_function(layer, f"jacx.compose (layer {k})")
+        check_function(layer, f"jacx.compose (layer {k})")
 
     def composed(x: Any) -> Any:
         for layer in layers:
@@ -122,7 +123,7 @@ def chain_rule(layers: Sequence[Callable], x: Any, *, mode: Mode = "auto") -> Ch
     if not isinstance(layers, Sequence) or len(layers) == 0:
         raise JacxUsageError(f"chain_rule needs a non-empty list of functions (layers), got {layers!r:.80}.")
     for k, layer in enumerate(layers):
-        _check_function(layer, f"jacx.chain_rule (layer {k})")
+        check_function(layer, f"jacx.chain_rule (layer {k})")
     points, factors = [x], []
     for layer in layers:
         factors.append(jacobian_matrix(layer, mode=mode)(points[-1]))

@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._dense import Mode, _check_function, _check_input_dtypes, jacobian_matrix
+from ._api import check_function
+from ._api import check_input_dtypes
+from ._dense import Mode, jacobian_matrix
 
 __all__ = ["JacobianCheck", "check_jacobian", "finite_difference_jacobian"]
 
@@ -100,8 +102,8 @@ def check_jacobian(
     >>> print(result)                                        # doctest: +ELLIPSIS
     AD and finite differences agree: max abs error ... (tolerance ...).
     """
-    _check_function(f, "jacx.check_jacobian")
-    leaves = _check_input_dtypes(x, "jacx.check_jacobian")
+    check_function(f, "jacx.check_jacobian")
+    leaves = check_input_dtypes(x, "jacx.check_jacobian")
     ad = np.asarray(jacobian_matrix(f, mode=mode)(x), dtype=np.float64)
     fd = finite_difference_jacobian(f, x)
     eps = max(float(jnp.finfo(jnp.result_type(leaf)).eps) for leaf in leaves)

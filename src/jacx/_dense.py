@@ -21,90 +21,27 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._autojit import AutoJit, memo_get, memo_put
+from ._api import (
+    AutoJit,
+    check_chunk_size,
+    check_function,
+    check_has_aux_output,
+    check_input_dtypes,
+    check_mode,
+    memo_get,
+    memo_put,
+    normalise_argnums,
+    split_args,
+)
 from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
 from ._memory import per_pass_bytes, plan_chunk
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
 Mode = Literal["auto", "forward", "reverse"]
-_MODES = ("auto", "forward", "reverse")
 
 jvp = jax.jvp
 vjp = jax.vjp
-
-
-# --------------------------------------------------------------------------------------------------- validation
-def _check_function(f: Any, where: str) -> None:
-    if not callable(f):
-        raise JacxUsageError(
-            f"{where} expects a function as its first argument, got {type(f).__name__} {f!r:.60}. "
-            f"Pass the function itself, e.g. {where}(f), not its value f(x)."
-        )
-
-
-def _check_mode(mode: Any) -> None:
-    if mode not in _MODES:
-        raise JacxUsageError(f"mode must be one of {', '.join(map(repr, _MODES))}; got {mode!r}.")
-
-
-def _check_chunk_size(chunk_size: Any) -> None:
-    if chunk_size is None:
-        return
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise JacxUsageError(f"chunk_size must be a positive integer or None; got {chunk_size!r}.")
-
-
-def _normalise_argnums(argnums: Any, nargs: int) -> int | tuple[int, ...]:
-    nums = argnums if isinstance(argnums, tuple) else (argnums,)
-    for a in nums:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise JacxUsageError(f"argnums must be an int or a tuple of ints; got {argnums!r}.")
-        if not -nargs <= a < nargs:
-            raise JacxUsageError(
-                f"argnums={argnums!r} points past the {nargs} positional argument(s) the function was called with."
-            )
-    if isinstance(argnums, tuple):
-        return tuple(int(a) % nargs for a in argnums)
-    return int(argnums) % nargs
-
-
-def _split_args(f: Callable, argnums: int | tuple[int, ...], args: tuple, kwargs: dict, has_aux: bool):
-    """Return (g, primal) where g(primal) calls f with the differentiated arguments replaced."""
-
-    def g(primal: Any) -> Any:
-        full = list(args)
-        if isinstance(argnums, tuple):
-            for i, p in zip(argnums, primal):
-                full[i] = p
-        else:
-            full[argnums] = primal
-        return f(*full, **kwargs)
-
-    primal = tuple(args[i] for i in argnums) if isinstance(argnums, tuple) else args[argnums]
-    return g, primal
-
-
-def _check_input_dtypes(primal: Any, where: str) -> list[jax.Array]:
-    leaves = jax.tree_util.tree_leaves(primal)
-    if not leaves:
-        raise JacxUsageError(f"{where}: the differentiated argument has no arrays in it (got {primal!r:.60}).")
-    out = []
-    for leaf in leaves:
-        dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            kind = "complex" if jnp.issubdtype(dtype, jnp.complexfloating) else "integer or boolean"
-            fix = (
-                "split it into real and imaginary parts"
-                if kind == "complex"
-                else "pass floating-point values, e.g. jnp.asarray(x, dtype=float) or 1.0 instead of 1"
-            )
-            raise JacxUsageError(
-                f"{where} differentiates with respect to real floating-point inputs, but an input has {kind} dtype "
-                f"{dtype} (shape {jnp.shape(leaf)}). Fix: {fix}."
-            )
-        out.append(leaf)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------- core
@@ -132,11 +69,13 @@ def _batched(fn: Callable, count: int, chunk_size: int | None) -> Any:
 def _jacobian_impl(
     f: Callable, argnums: Any, mode: str, has_aux: bool, chunk_size: int | None, args: tuple, kwargs: dict
 ) -> Any:
-    argnums = _normalise_argnums(argnums, len(args))
-    g, primal = _split_args(f, argnums, args, kwargs, has_aux)
-    in_leaves = _check_input_dtypes(primal, "jacx.jacobian")
+    argnums = normalise_argnums(argnums, len(args))
+    g, primal = split_args(f, argnums, args, kwargs)
+    in_leaves = check_input_dtypes(primal, "jacx.jacobian")
     in_tree = jax.tree_util.tree_structure(primal)
     out_shape, per_pass = per_pass_bytes(g, primal)
+    if has_aux:
+        check_has_aux_output(out_shape, "jacx.jacobian")
     y_shape = out_shape[0] if has_aux else out_shape
     out_leaves, out_tree = jax.tree_util.tree_flatten(y_shape)
     n = sum(_size(x) for x in in_leaves)
@@ -243,8 +182,9 @@ def jacobian(
         has_aux: ``f`` returns ``(output, aux)``; the Jacobian function then returns ``(jacobian, aux)``.
         chunk_size: evaluate at most this many JVPs/VJPs at once, to bound memory. By default all at once, unless
             they would not fit in memory, in which case a chunk size that fits is chosen.
-        jit: compile and cache the Jacobian per input shape (outside the user's own ``jax.jit``). Set ``False``
-            for functions that read mutable state.
+        jit: compile and cache the Jacobian per input shape (outside the user's own ``jax.jit``). The cache is
+            never stale: jacx re-traces ``f`` whenever it cannot prove that what ``f`` reads is unchanged (see
+            docs/dense.md, "Caching"). ``False`` runs the JAX transformation eagerly on every call.
         check_finite: raise :class:`~jacx.NonDifferentiablePointError` when the Jacobian has NaN/inf entries
             (only outside ``jit``/``vmap``, where values are concrete). Off by default, like JAX, because the check
             costs a device-to-host synchronisation on every call; the analysis functions (``linearize``,
@@ -264,22 +204,31 @@ def jacobian(
     made = memo_get(key)
     if made is not None:
         return made
-    _check_function(f, "jacx.jacobian")
-    _check_mode(mode)
-    _check_chunk_size(chunk_size)
+    check_function(f, "jacx.jacobian")
+    check_mode(mode)
+    check_chunk_size(chunk_size)
 
-    def traceable(*args: Any, **kwargs: Any) -> Any:
-        return _jacobian_impl(f, argnums, mode, has_aux, chunk_size, args, kwargs)
+    def make(fun: Callable) -> Callable:
+        def traceable(*args: Any, **kwargs: Any) -> Any:
+            return _jacobian_impl(fun, argnums, mode, has_aux, chunk_size, args, kwargs)
+
+        return traceable
 
     if not check_finite:
-        jacobian_fn = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size), traceable, enabled=jit)
+        jacobian_fn = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size), make, jit, "jacx.jacobian")
         return memo_put(key, jacobian_fn)
 
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        result = traceable(*args, **kwargs)
-        return result, _all_finite(result[0] if has_aux else result)
+    def make_checked(fun: Callable) -> Callable:
+        traceable = make(fun)
 
-    compiled = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size, "checked"), checked, enabled=jit)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            result = traceable(*args, **kwargs)
+            return result, _all_finite(result[0] if has_aux else result)
+
+        return checked
+
+    compiled = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size, "checked"), make_checked, jit,
+                       "jacx.jacobian")
 
     def jacobian_fn(*args: Any, **kwargs: Any) -> Any:
         result, finite = compiled(*args, **kwargs)
@@ -303,7 +252,7 @@ def jacobian_matrix(
     >>> jacx.jacobian_matrix(lambda X: X @ X)(jnp.eye(2)).shape
     (4, 4)
     """
-    _check_function(f, "jacx.jacobian_matrix")
+    check_function(f, "jacx.jacobian_matrix")
 
     def flat_jacobian(x: Any) -> jax.Array:
         flat, unravel = ravel_pytree(x)
@@ -319,6 +268,7 @@ class _FlatFunction:
     """``f`` seen as R^n -> R^m; equal (so sharing compiled code) when it wraps the same ``f`` and input layout."""
 
     __slots__ = ("__wrapped__", "unravel", "layout", "__name__", "__qualname__")
+    _jacx_guard_children = ("__wrapped__", "unravel")  # what it reads, for jacx's cache guards
 
     def __init__(self, f: Callable, unravel: Callable, layout: Any) -> None:
         self.__wrapped__ = f
@@ -351,26 +301,32 @@ def gradient(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = F
     made = memo_get(key)
     if made is not None:
         return made
-    _check_function(f, "jacx.gradient")
+    check_function(f, "jacx.gradient")
 
-    def traceable(*args: Any, **kwargs: Any) -> Any:
-        nums = _normalise_argnums(argnums, len(args))
-        g, primal = _split_args(f, nums, args, kwargs, has_aux)
-        _check_input_dtypes(primal, "jacx.gradient")
-        out = jax.eval_shape(g, primal)
-        y = out[0] if has_aux else out
-        if not (isinstance(y, jax.ShapeDtypeStruct) and y.shape == () and jnp.issubdtype(y.dtype, jnp.floating)):
-            got = f"shape {y.shape}, dtype {y.dtype}" if isinstance(y, jax.ShapeDtypeStruct) else f"a {type(y).__name__}"
-            raise NotScalarOutputError(
-                f"jacx.gradient needs a function with one real scalar output, but it returned {got}. For vector "
-                "outputs use jacx.jacobian(f); to get a scalar, reduce first (e.g. jnp.sum(f(x)))."
-            )
-        return jax.grad(f, argnums=nums, has_aux=has_aux)(*args, **kwargs)
+    def make(fun: Callable) -> Callable:
+        return lambda *args, **kwargs: _gradient_impl(fun, argnums, has_aux, args, kwargs)
 
-    compiled = AutoJit(f, ("gradient", argnums, has_aux), traceable, enabled=jit)
+    compiled = AutoJit(f, ("gradient", argnums, has_aux), make, jit, "jacx.gradient")
 
     def gradient_fn(*args: Any, **kwargs: Any) -> Any:
         return compiled(*args, **kwargs)
 
     gradient_fn.__name__ = f"gradient({getattr(f, '__name__', 'f')})"
     return memo_put(key, gradient_fn)
+
+
+def _gradient_impl(f: Callable, argnums: Any, has_aux: bool, args: tuple, kwargs: dict) -> Any:
+    nums = normalise_argnums(argnums, len(args))
+    g, primal = split_args(f, nums, args, kwargs)
+    check_input_dtypes(primal, "jacx.gradient")
+    out = jax.eval_shape(g, primal)
+    if has_aux:
+        check_has_aux_output(out, "jacx.gradient")
+    y = out[0] if has_aux else out
+    if not (isinstance(y, jax.ShapeDtypeStruct) and y.shape == () and jnp.issubdtype(y.dtype, jnp.floating)):
+        got = f"shape {y.shape}, dtype {y.dtype}" if isinstance(y, jax.ShapeDtypeStruct) else f"a {type(y).__name__}"
+        raise NotScalarOutputError(
+            f"jacx.gradient needs a function with one real scalar output, but it returned {got}. For vector "
+            "outputs use jacx.jacobian(f); to get a scalar, reduce first (e.g. jnp.sum(f(x)))."
+        )
+    return jax.grad(f, argnums=nums, has_aux=has_aux)(*args, **kwargs)

@@ -18,7 +18,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._autojit import is_tracing
-from ._dense import Mode, _check_function, _raise_not_finite, jacobian_matrix
+from ._api import check_function
+from ._dense import Mode, _raise_not_finite, jacobian_matrix
 from ._errors import JacxUsageError, NonSquareJacobianError
 
 __all__ = ["det", "slogdet", "volume_change", "VolumeChange", "square_jacobian"]
@@ -53,7 +54,7 @@ def det(f: Callable, *, mode: Mode = "auto", chunk_size: int | None = None) -> C
     >>> jacx.det(F)(jnp.array([1.0, 1.0]))     # 4 (x^2 + y^2)
     Array(8., dtype=float32)
     """
-    _check_function(f, "jacx.det")
+    check_function(f, "jacx.det")
     return lambda x: jnp.linalg.det(square_jacobian(f, x, mode=mode, chunk_size=chunk_size, what="jacx.det"))
 
 
@@ -69,7 +70,7 @@ def slogdet(
     >>> sign, round(float(logabs), 4)          # det = 9
     (Array(1., dtype=float32), 2.1972)
     """
-    _check_function(f, "jacx.slogdet")
+    check_function(f, "jacx.slogdet")
 
     def slogdet_fn(x: Any) -> tuple[jax.Array, jax.Array]:
         sign, logabs = jnp.linalg.slogdet(square_jacobian(f, x, mode=mode, chunk_size=chunk_size, what="jacx.slogdet"))
@@ -138,7 +139,7 @@ def volume_change(f: Callable, *, mode: Mode = "auto") -> Callable[[Any], Volume
     >>> jacx.volume_change(F)(jnp.array([0.0, 0.0])).kind
     'singular'
     """
-    _check_function(f, "jacx.volume_change")
+    check_function(f, "jacx.volume_change")
 
     def volume_change_fn(x: Any) -> VolumeChange:
         if is_tracing(jax.tree_util.tree_leaves(x)):

@@ -10,7 +10,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._dense import _check_function, _check_input_dtypes, _raise_not_finite, jacobian
+from ._api import check_function
+from ._api import check_input_dtypes
+from ._dense import _raise_not_finite, jacobian
 from ._errors import JacxUsageError
 
 __all__ = ["Linearization", "linearize"]
@@ -97,8 +99,8 @@ def linearize(f: Callable, x: Any) -> Linearization:
     >>> round(lin.error(jnp.array([0.1, 0.0])), 4)   # the true F(1.1, 2) is (3.21, 2.2)
     0.01
     """
-    _check_function(f, "jacx.linearize")
-    _check_input_dtypes(x, "jacx.linearize")
+    check_function(f, "jacx.linearize")
+    check_input_dtypes(x, "jacx.linearize")
     value, push = jax.linearize(f, x)
     lin = Linearization(f, x, value, push)
     if not all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree_util.tree_leaves(value)):

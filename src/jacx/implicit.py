@@ -24,8 +24,8 @@ import jax.numpy as jnp
 from jax.scipy.sparse.linalg import gmres
 from jax.typing import ArrayLike
 
-from jacx._autojit import fingerprint
-from jacx._dense import _check_function, jacobian
+from jacx._api import AutoJit, is_tracing, check_function, memo_get, memo_put, register_cache, state_key
+from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
 
 __all__ = ["root", "fixed_point", "newton"]
@@ -60,7 +60,7 @@ def newton(F: Callable, x0: ArrayLike, theta: Any, *, tol: float = 1e-6, max_ite
     >>> print(round(float(x[0]), 5))
     1.41421
     """
-    _check_function(F, "jacx.implicit.newton")
+    check_function(F, "jacx.implicit.newton")
     x0 = _check_x(x0)
     dFdx = jacobian(F, argnums=0, mode="forward")
 
@@ -204,13 +204,26 @@ def _solve(
     max_iter: int,
 ) -> jax.Array:
     """Check the arguments of :func:`root` / :func:`fixed_point`, then run the cached, compiled solver."""
-    _check_function(fn, f"jacx.implicit.{kind}")
+    check_function(fn, f"jacx.implicit.{kind}")
     _check_options(linear_solve, tol, max_iter)
     x0 = _check_x(x0)
     fn, theta = _hoist_closure(fn, x0, theta)
-    # what fn reads besides its arguments is part of the key, so a rebound global is never solved with old values
-    state = (fingerprint(fn), fingerprint(solver) if solver is not None else None)
-    return _cached(kind, fn, solver, linear_solve, float(tol), int(max_iter), state)(x0, theta)
+    tol, max_iter = float(tol), int(max_iter)
+    # a custom solver is not traced with fn, so what it reads is part of the key (a fresh key when unprovable)
+    solver_state = state_key(solver) if solver is not None else None
+    if is_tracing(jax.tree_util.tree_leaves((x0, theta))):
+        # under the user's grad/jit: one solver per (fn, what fn reads); jit's own trace cache is valid while that
+        # state is unchanged
+        return _cached(kind, fn, solver, linear_solve, tol, max_iter, (state_key(fn), solver_state))(x0, theta)
+    key = ("implicit", kind, fn, solver, linear_solve, tol, max_iter, solver_state)
+    compiled = memo_get(key)
+    if compiled is None:
+        # fn is traced at every call unless its state is provably unchanged, and solved by a program shared by
+        # every fn of the same structure (see jacx._autojit)
+        compiled = memo_put(key, AutoJit(
+            fn, key[:2] + key[4:], lambda fun: _build(kind, fun, solver, linear_solve, tol, max_iter),
+            True, f"jacx.implicit.{kind}"))
+    return compiled(x0, theta)
 
 
 def _hoist_closure(fn: Callable, x0: jax.Array, theta: Any) -> tuple[Callable, Any]:
@@ -262,7 +275,7 @@ def _build(
     return jax.jit(_with_implicit_rule(fn, forward, linear_solve, tol))
 
 
-_cached_build = functools.lru_cache(maxsize=128)(_build)
+_cached_build = register_cache("implicit solvers", functools.lru_cache(maxsize=128)(_build))
 
 
 def _cached(*key: Any) -> Callable:

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jacx._dense import _check_function, jacobian
+from jacx._api import check_function
+from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
 
 __all__ = [
@@ -84,7 +85,7 @@ def frobenius_estimate(f: Callable, x: ArrayLike, key: jax.Array, n_proj: int = 
     >>> bool(abs(float(est) - 36.0) < 2.5)
     True
     """
-    _check_function(f, "jacx.robustness.frobenius_estimate")
+    check_function(f, "jacx.robustness.frobenius_estimate")
     x = _check_x(x)
     n_proj = _check_count("n_proj", n_proj, 1)
     y, pull = jax.vjp(f, x)
@@ -113,7 +114,7 @@ def spectral_norm(f: Callable, x: ArrayLike, key: jax.Array, n_iter: int = 100) 
     >>> print(round(float(spectral_norm(lambda x: W @ x, jnp.ones(3), jax.random.PRNGKey(0)).sigma), 4))
     3.0
     """
-    _check_function(f, "jacx.robustness.spectral_norm")
+    check_function(f, "jacx.robustness.spectral_norm")
     return _spectral_norm(f, _check_x(x), key, _check_count("n_iter", n_iter, 1))
 
 
@@ -147,7 +148,7 @@ def local_lipschitz(
     >>> print(round(float(local_lipschitz(jnp.sin, jnp.zeros(3), 0.1, jax.random.PRNGKey(1))), 3))
     1.0
     """
-    _check_function(f, "jacx.robustness.local_lipschitz")
+    check_function(f, "jacx.robustness.local_lipschitz")
     if not radius > 0:
         raise JacxUsageError(f"radius must be a positive number; received {radius!r}.")
     n_samples, n_iter = _check_count("n_samples", n_samples, 1), _check_count("n_iter", n_iter, 1)
@@ -175,7 +176,7 @@ def jacobian_regularizer(f: Callable, xs: ArrayLike, key: jax.Array, n_proj: int
     >>> print(jacobian_regularizer(lambda x: 2.0 * x, jnp.ones((5, 3)), jax.random.PRNGKey(0), n_proj=1) > 0)
     True
     """
-    _check_function(f, "jacx.robustness.jacobian_regularizer")
+    check_function(f, "jacx.robustness.jacobian_regularizer")
     xs = jnp.asarray(xs)
     if xs.ndim != 2:
         raise JacxUsageError(
@@ -198,7 +199,7 @@ def top_singular_perturbation(
     >>> print(jnp.round(dx, 3))
     [-0.5  0. ]
     """
-    _check_function(f, "jacx.robustness.top_singular_perturbation")
+    check_function(f, "jacx.robustness.top_singular_perturbation")
     x = _check_x(x)
     if not eps > 0:
         raise JacxUsageError(f"eps must be positive; received {eps}.")

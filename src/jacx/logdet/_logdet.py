@@ -8,7 +8,7 @@ from typing import Any, final
 import jax
 import jax.numpy as jnp
 
-from .. import _dense
+from .. import _api, _dense
 from ._structure import JacobianStructure, find_structure
 from ._util import pytree_dataclass, square_flat_function, static_field
 
@@ -51,8 +51,8 @@ def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None) -> Callab
     >>> float(r.sign), float(r.logabsdet)
     (-1.0, 0.0)
     """
-    _dense._check_function(f, "jacx.logdet.slogdet")
-    _dense._check_chunk_size(chunk_size)
+    _api.check_function(f, "jacx.logdet.slogdet")
+    _api.check_chunk_size(chunk_size)
 
     def run(x: Any) -> LogDet:
         _, v = square_flat_function(f, x, "slogdet")
@@ -120,8 +120,8 @@ def logdet(
     >>> round(float(r.logabsdet), 4), r.path                # log(2 * 3 * 0.5)
     (1.0986, 'triangular (3 JVPs, pattern given)')
     """
-    _dense._check_function(f, "jacx.logdet.logdet")
-    _dense._check_chunk_size(chunk_size)
+    _api.check_function(f, "jacx.logdet.logdet")
+    _api.check_chunk_size(chunk_size)
     cache: dict[Any, JacobianStructure] = {}
 
     def run(x: Any) -> LogDet:

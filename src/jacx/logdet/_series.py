@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._dense import _check_function
+from .._api import check_function
 from .._errors import JacxUsageError
 from ._trace import Estimate, _check_count, _mean_and_stderr, _probes
 from ._util import square_flat_function
@@ -58,7 +58,7 @@ def residual_logdet(
     >>> abs(float(est.value) - exact) < 1e-5                  # diagonal J_g: Rademacher probes are exact
     True
     """
-    _check_function(g, "jacx.logdet.residual_logdet")
+    check_function(g, "jacx.logdet.residual_logdet")
     f, v0 = square_flat_function(g, x, "residual_logdet")
     k = _check_count("num_probes", num_probes, 1)
     n = v0.shape[0]

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._dense import _check_chunk_size, _check_function
+from .._api import check_chunk_size
+from .._api import check_function
 from .._errors import JacxUsageError, NonSquareJacobianError
 from ._structure import diagonal_probes
 from ._util import pytree_dataclass, sparsity_or_none, square_flat_function, static_field
@@ -64,7 +65,7 @@ def jacobian_operator(f: Callable[[Any], Any], x: Any) -> JacobianOperator:
     >>> float(hutchinson(op, jax.random.key(0), 3).value)
     4.0
     """
-    _check_function(f, "jacx.logdet.jacobian_operator")
+    check_function(f, "jacx.logdet.jacobian_operator")
     g, v = square_flat_function(f, x, "a Jacobian operator")
     _, lin = jax.linearize(g, v)
     return JacobianOperator(lin, v.shape[0], v.dtype)
@@ -173,8 +174,8 @@ def trace(
     >>> int(trace(F, structure="dense")(jnp.array([1.0, 2.0, 0.0])).num_matvecs)
     3
     """
-    _check_function(f, "jacx.logdet.trace")
-    _check_chunk_size(chunk_size)
+    check_function(f, "jacx.logdet.trace")
+    check_chunk_size(chunk_size)
     cache: dict[Any, Any] = {}
 
     def run(x: Any) -> Estimate:

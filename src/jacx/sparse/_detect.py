@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from jax.extend import core as jcore
 
-from jacx._autojit import fingerprint
+from jacx._api import BoundedCache, Ident, state_key
 from jacx._errors import JacxUsageError, JacxWarning, UntraceableFunctionError
 from jacx.sparse import _pattern as pt
 
@@ -177,7 +176,7 @@ def stack_outputs(ctx: Context, vals: Sequence[Val], avals: Sequence[Any]) -> sp
     return out
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+_CACHE = BoundedCache("sparsity patterns", maxsize=128)
 
 
 def _load_rules() -> None:
@@ -250,13 +249,14 @@ def detect(f: Callable, x: Any, args: tuple = ()) -> Detection:
             "Fix: pass the function itself, not its value."
         )
     x = jnp.asarray(x)
-    # what f reads besides x (closure cells, named globals) is part of the key: a rebound constant with other
-    # zeros must not reuse a pattern that could miss entries
-    key = (_key(x, args), fingerprint(f))
-    try:
-        per_f = _CACHE.setdefault(f, {})
-    except TypeError:
-        per_f = {}
-    if key not in per_f:
-        per_f[key] = detect_flat(f, x, args)
-    return per_f[key]
+    # what f reads besides x is part of the key (see jacx._guards): a rebound constant with other zeros must not
+    # reuse a pattern that could miss entries; when that state cannot be proven unchanged, detect afresh
+    state = state_key(f)
+    if isinstance(state, Ident):
+        return detect_flat(f, x, args)
+    key = (f, _key(x, args), state)
+    found = _CACHE.get(key)
+    if found is None:
+        found = detect_flat(f, x, args)
+        _CACHE.put(key, found)
+    return found

@@ -1,0 +1,307 @@
+"""Proving that a user's function still means what it meant: guards on everything it can read.
+
+A compiled Jacobian of ``f`` is only valid while ``f`` computes the same thing. Besides its arguments, ``f`` can
+read its closure cells, the globals its code names (and, through them, helper functions at any depth with their
+own cells and globals), its default arguments, the bound object of a method, the pieces of a
+``functools.partial``, the rules of a ``jax.custom_jvp``. :func:`analyze` walks all of that once and returns a
+:class:`Guard`: a list of cheap reads ("the global ``W`` of module ``m``", "cell 0 of ``helper``") together with the
+objects they returned. The guard *holds* when every read returns the very same object again.
+
+Identity proves equality only for objects that cannot change in place and cannot be collected while we look at
+them. So the guard keeps a strong reference to every object it compares against (an id can never be reused for
+another object while it is alive), and :func:`analyze` accepts only objects whose value cannot change: numbers,
+strings, tuples of such, JAX arrays (immutable), NumPy scalars and dtypes, functions (analysed recursively),
+modules of numerical libraries. Anything that can change in place -- a dict or list of parameters, a NumPy array,
+an object with attributes, a user module or class, a function that assigns globals or calls ``globals()`` -- makes
+the function *unprovable*; :func:`analyze` then returns the reason as a string and the caller re-traces ``f`` on
+every call instead of trusting a cached trace.
+
+Functions of trusted libraries (JAX, NumPy, SciPy, math, ...) are taken as constant apart from their closure
+cells, which are analysed like any other (``jax.vmap(g)`` keeps ``g`` in a cell). ``numpy.random`` and Python's
+``random``/``time`` modules are not trusted: they read hidden state.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import enum
+import functools
+import types
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["Guard", "analyze", "is_library_name"]
+
+_TRUSTED_TOP = frozenset({
+    "jax", "jaxlib", "numpy", "scipy", "math", "cmath", "operator", "functools", "itertools", "builtins",
+    "opt_einsum", "ml_dtypes", "optax", "jacx", "typing", "abc", "enum", "dataclasses", "collections",
+})
+_UNTRUSTED_PREFIXES = ("numpy.random", "jax._src.random_state")
+_UNSAFE_BUILTINS = frozenset({
+    "globals", "vars", "locals", "eval", "exec", "compile", "__import__", "open", "input", "breakpoint",
+})
+_IMMUTABLE_TYPES = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis), type(NotImplemented), range,
+                    np.generic, np.dtype, enum.Enum, jax.ShapeDtypeStruct, type(jax.tree_util.tree_structure(0)))
+_MUTABLE_LIBRARY_TYPES = (dict, list, set, bytearray, np.ndarray, types.SimpleNamespace, np.random.RandomState,
+                          np.random.Generator)
+_MAX_NODES = 4000
+_MISSING = object()
+
+
+def is_library_name(module_name: str | None) -> bool:
+    """True for modules of the trusted numerical libraries (their attributes are taken as constant).
+
+    >>> is_library_name("jax.numpy"), is_library_name("numpy.random"), is_library_name("my_model")
+    (True, False, False)
+    """
+    if not module_name:
+        return False
+    if module_name.startswith(_UNTRUSTED_PREFIXES):
+        return False
+    return module_name.split(".", 1)[0] in _TRUSTED_TOP
+
+
+class Guard:
+    """Reads that must all return the same objects as when the guard was made; see :func:`analyze`.
+
+    >>> import jax.numpy as jnp
+    >>> scale = jnp.array(2.0)
+    >>> g = analyze(lambda x: scale * x)
+    >>> g.holds()
+    True
+    >>> scale = jnp.array(3.0)   # rebinding the global the function reads
+    >>> g.holds()
+    False
+    """
+
+    __slots__ = ("getters", "expected")
+
+    def __init__(self, getters: list[Callable[[], Any]], expected: list[Any]) -> None:
+        self.getters = tuple(getters)
+        self.expected = tuple(expected)  # strong references: an id cannot be reused while we hold the object
+
+    def holds(self) -> bool:
+        try:
+            for get, want in zip(self.getters, self.expected):
+                if get() is not want:
+                    return False
+        except Exception:  # an empty cell, a deleted attribute: the function has changed
+            return False
+        return True
+
+    def values(self) -> tuple:
+        """The guarded objects, for use in a cache key (compare them by identity, see :class:`Ident`)."""
+        return tuple(Ident(v) for v in self.expected)
+
+
+class Ident:
+    """Wraps an object so that a cache key compares it by identity while keeping it alive (no id reuse).
+
+    >>> a = [1]
+    >>> Ident(a) == Ident(a), Ident(a) == Ident([1])
+    (True, False)
+    """
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ident) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __repr__(self) -> str:
+        return f"Ident({type(self.obj).__name__} at {id(self.obj):#x})"
+
+
+class _Unprovable(Exception):
+    """Raised inside the analysis with the reason a function may change behind our back."""
+
+
+def _get_attr(obj: Any, name: str) -> Callable[[], Any]:
+    return functools.partial(getattr, obj, name)
+
+
+def _describe(obj: Any) -> str:
+    return getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+
+
+class _Analysis:
+    def __init__(self) -> None:
+        self.getters: list[Callable[[], Any]] = []
+        self.expected: list[Any] = []
+        self.seen: set[int] = set()
+        self.globals_seen: set[tuple[int, str]] = set()
+        self.keep: list[Any] = []  # so that ids in `seen` stay unique during the walk
+
+    def guard(self, getter: Callable[[], Any], value: Any) -> None:
+        self.getters.append(getter)
+        self.expected.append(value)
+
+    def mapping(self, d: dict, where: str) -> None:
+        """A small dict that is part of a function (keyword defaults, partial keywords): guard its entries."""
+        self.guard(functools.partial(len, d), len(d))
+        for k, v in d.items():
+            self.guard(functools.partial(d.get, k, _MISSING), v)
+            self.value(v, f"{where}[{k!r}]")
+
+    def value(self, v: Any, where: str) -> None:
+        if id(v) in self.seen:
+            return
+        self.seen.add(id(v))
+        self.keep.append(v)
+        if len(self.seen) > _MAX_NODES:
+            raise _Unprovable(f"it reaches more than {_MAX_NODES} objects")
+        if isinstance(v, jax.core.Tracer):
+            raise _Unprovable(f"{where} is a value being traced by an enclosing JAX transformation")
+        if isinstance(v, _IMMUTABLE_TYPES) or isinstance(v, jax.Array):
+            return
+        if type(v) in (tuple, frozenset) or isinstance(v, tuple) and hasattr(type(v), "_fields"):
+            for i, item in enumerate(v):
+                self.value(item, f"{where}[{i}]")
+            return
+        if isinstance(v, _MUTABLE_LIBRARY_TYPES):
+            raise _Unprovable(f"{where} is a {type(v).__module__}.{type(v).__name__}, which can change in place")
+        if isinstance(v, types.ModuleType):
+            if not is_library_name(v.__name__):
+                raise _Unprovable(f"{where} is the module {v.__name__}, whose attributes can be rebound")
+            return
+        if isinstance(v, types.FunctionType):
+            self.function(v, where)
+            return
+        if isinstance(v, functools.partial):
+            self.value(v.func, where)
+            self.value(v.args, f"{where}.args")
+            if v.keywords:
+                self.mapping(v.keywords, f"{where}.keywords")
+            return
+        if isinstance(v, types.MethodType):
+            self.value(v.__self__, f"{where}.__self__")
+            self.value(v.__func__, where)
+            return
+        if isinstance(v, types.BuiltinFunctionType):
+            owner = v.__self__
+            if owner is None or isinstance(owner, types.ModuleType):
+                if owner is not None and not is_library_name(owner.__name__):
+                    raise _Unprovable(f"{where} is {_describe(v)} of module {owner.__name__}, which reads hidden state")
+                return
+            self.value(owner, f"{where}.__self__")
+            return
+        if isinstance(v, type):
+            if is_library_name(v.__module__):
+                return
+            raise _Unprovable(f"{where} is the class {_describe(v)}, whose attributes can change")
+        children = getattr(type(v), "_jacx_guard_children", None)
+        if children is not None:  # jacx's own callables say what they read
+            for name in children:
+                self.guard(_get_attr(v, name), getattr(v, name))
+                self.value(getattr(v, name), f"{where}.{name}")
+            return
+        if isinstance(v, (jax.custom_jvp, jax.custom_vjp)):
+            for name in ("fun", "jvp", "fwd", "bwd"):
+                if hasattr(v, name):
+                    self.guard(_get_attr(v, name), getattr(v, name))
+                    self.value(getattr(v, name), f"{where}.{name}")
+            return
+        module = type(v).__module__
+        wrapped = getattr(v, "__wrapped__", None)
+        if wrapped is not None and module.split(".", 1)[0] in ("jax", "jaxlib"):  # jax.jit(g) and friends
+            self.value(wrapped, f"{where}.__wrapped__")
+            return
+        if is_library_name(module) and not module.startswith("jacx"):
+            state = getattr(v, "__dict__", None)
+            if isinstance(state, dict):  # e.g. jax's HashablePartial: guard and analyse each attribute
+                self.guard(functools.partial(len, state), len(state))
+                for k, item in state.items():
+                    self.guard(functools.partial(state.get, k, _MISSING), item)
+                    if type(item) is dict:  # a library object's own small dict (keyword arguments)
+                        self.mapping(item, f"{where}.{k}")
+                    else:
+                        self.value(item, f"{where}.{k}")
+            return  # numpy ufuncs, PyTreeDefs, shardings: library objects without settable attributes
+        raise _Unprovable(f"{where} is a {_describe(type(v))} object, whose attributes can change")
+
+    def function(self, fn: types.FunctionType, where: str) -> None:
+        name = _describe(fn)
+        self.guard(_get_attr(fn, "__code__"), fn.__code__)
+        self.guard(_get_attr(fn, "__defaults__"), fn.__defaults__)
+        self.guard(_get_attr(fn, "__kwdefaults__"), fn.__kwdefaults__)
+        if fn.__defaults__:
+            self.value(fn.__defaults__, f"the default arguments of {name}")
+        if fn.__kwdefaults__:
+            self.mapping(fn.__kwdefaults__, f"the keyword defaults of {name}")
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                raise _Unprovable(f"the variable {var} captured by {name} is not assigned yet") from None
+            self.guard(_get_attr(cell, "cell_contents"), contents)
+            self.value(contents, f"{var} (captured by {name})")
+        if is_library_name(getattr(fn, "__module__", None)) and not fn.__code__.co_filename.startswith("<"):
+            return  # a library's globals are taken as constant (code typed at a prompt or in a doctest is not)
+        self.code(fn.__code__, fn.__globals__, name)
+
+    def code(self, code: types.CodeType, glb: dict, name: str) -> None:
+        own = frozenset(code.co_cellvars)
+        for ins in dis.get_instructions(code):
+            op = ins.opname
+            if op == "LOAD_GLOBAL":
+                self.global_name(ins.argval, glb, name)
+            elif op in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                raise _Unprovable(f"{name} assigns the global {ins.argval}")
+            elif op in ("STORE_DEREF", "DELETE_DEREF") and ins.argval not in own:
+                raise _Unprovable(f"{name} assigns the captured variable {ins.argval}")
+            elif op in ("LOAD_NAME", "STORE_NAME", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_GLOBALS"):
+                raise _Unprovable(f"{name} reads names dynamically ({op})")
+            elif op == "IMPORT_NAME":
+                if not is_library_name(ins.argval):
+                    raise _Unprovable(f"{name} imports {ins.argval}")
+        for const in code.co_consts:  # nested functions, lambdas and comprehensions read the same globals
+            if isinstance(const, types.CodeType):
+                self.code(const, glb, name)
+
+    def global_name(self, gname: str, glb: dict, name: str) -> None:
+        key = (id(glb), gname)
+        if key in self.globals_seen:
+            return
+        self.globals_seen.add(key)
+        value = glb.get(gname, _MISSING)
+        self.guard(functools.partial(glb.get, gname, _MISSING), value)
+        if value is not _MISSING:
+            self.value(value, f"the global {gname} (read by {name})")
+            return
+        if gname in _UNSAFE_BUILTINS:
+            raise _Unprovable(f"{name} calls {gname}(), which can reach any state")
+        space = glb.get("__builtins__", builtins)
+        space = space.__dict__ if isinstance(space, types.ModuleType) else space
+        if isinstance(space, dict) and gname in space:
+            self.guard(functools.partial(space.get, gname, _MISSING), space[gname])
+            self.value(space[gname], f"the builtin {gname}")
+
+
+def analyze(f: Any) -> Guard | str:
+    """A :class:`Guard` that holds exactly while ``f`` reads the same state, or the reason (a string) why no such
+    guard can be made (``f`` reads something that can change in place).
+
+    >>> import jax.numpy as jnp
+    >>> isinstance(analyze(lambda v: jnp.sin(v) * 2.0), Guard)
+    True
+    >>> params = {"w": jnp.ones(3)}
+    >>> analyze(lambda v: params["w"] * v)
+    'the global params (read by <lambda>) is a builtins.dict, which can change in place'
+    """
+    analysis = _Analysis()
+    try:
+        analysis.value(f, _describe(f))
+    except _Unprovable as why:
+        return str(why)
+    except RecursionError:
+        return "its state is nested too deeply to check"
+    return Guard(analysis.getters, analysis.expected)
