@@ -73,3 +73,32 @@ def test_the_main_command_dispatches_plot(tmp_path):
 def test_non_plane_map_is_rejected():
     with pytest.raises(jacx.NonSquareJacobianError, match="point"):
         ld.volume_map(lambda p: p[0] * p[1])
+
+
+def _legend(fig):
+    return [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+
+
+def test_undefined_half_plane_is_masked_and_its_edge_is_a_pole_not_a_zero():
+    f = map_from_text("log(x), y")  # det J = 1/x: undefined for x <= 0, a pole at x = 0, no zero
+    vm = ld.volume_map(f, resolution=40)
+    gx, _ = np.meshgrid(vm.xs, vm.ys)
+    assert np.all(np.isnan(vm.det[gx < 0])) and np.all(np.isfinite(vm.det[gx > 0]))
+    assert vm.undefined == pytest.approx(0.5) and "undefined on 50%" in vm.summary()
+    labels = _legend(ld.plot_map(f, resolution=40))
+    assert any("undefined" in t for t in labels) and any("pole" in t for t in labels)
+    assert not any("det J = 0" in t for t in labels)
+
+
+def test_poles_and_zeros_are_told_apart():
+    from jacx.logdet._plot import _poles
+
+    f = map_from_text("x/(x**2 + y**2 - 1), y")  # poles on the unit circle, zeros on the hyperbola y^2 = x^2 + 1
+    vm = ld.volume_map(f, resolution=60)
+    points, _ = _poles(f, vm)
+    assert len(points) > 20
+    np.testing.assert_allclose(np.hypot(points[:, 0], points[:, 1]), 1.0, atol=0.1)
+    labels = _legend(ld.plot_map(f, resolution=60))
+    assert any("det J = 0" in t for t in labels) and any("pole" in t for t in labels)
+    fold = map_from_text("x**3 - 3*x + y, y")  # zeros at x = +-1, no pole
+    assert len(_poles(fold, ld.volume_map(fold, resolution=40))[0]) == 0

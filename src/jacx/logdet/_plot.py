@@ -31,8 +31,11 @@ class VolumeMap:
 
     Attributes:
         xs, ys: grid coordinates (1-D).
-        det: ``det J`` at the grid points, shape ``(len(ys), len(xs))``.
-        expands, contracts, reverses: fractions of grid points with ``|det| > 1``, ``|det| < 1``, ``det < 0``.
+        det: ``det J`` at the grid points, shape ``(len(ys), len(xs))``; ``nan`` where the map itself is undefined
+            (``log(x)`` for ``x <= 0``) or not finite.
+        expands, contracts, reverses: fractions of the grid points where the map is defined with ``|det| > 1``,
+            ``|det| < 1``, ``det < 0``.
+        undefined: fraction of all grid points where the map is undefined (its value is ``nan`` or infinite).
 
     >>> import jax.numpy as jnp
     >>> vm = volume_map(lambda p: jnp.array([p[1], p[0]]), resolution=5)     # a swap: area kept, orientation not
@@ -46,13 +49,16 @@ class VolumeMap:
     expands: float
     contracts: float
     reverses: float
+    undefined: float = 0.0
 
     def summary(self) -> str:
-        """One line: e.g. ``'expands on 75% of the window, contracts on 25%, reverses orientation on 0%'``."""
-        return (
+        """One line: e.g. ``'expands on 75% of the window, contracts on 25%, reverses orientation on 0%'`` (shares of
+        the part of the window where the map is defined; the undefined share is added when there is one)."""
+        text = (
             f"expands on {self.expands:.0%} of the window, contracts on {self.contracts:.0%}, "
             f"reverses orientation on {self.reverses:.0%}"
         )
+        return text + (f"; the map is undefined on {self.undefined:.0%}" if self.undefined > 0 else "")
 
 
 def _check_map(f: Callable[[jax.Array], jax.Array]) -> None:
@@ -93,8 +99,8 @@ def volume_map(
     xs, ys = np.linspace(*xlim, resolution), np.linspace(*ylim, resolution)
     gx, gy = np.meshgrid(xs, ys)
     pts = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=jnp.float32)
-    det = np.asarray(jax.jit(jax.vmap(lambda p: jnp.linalg.det(jax.jacfwd(f)(p))))(pts), dtype=np.float64)
-    det = det.reshape(resolution, resolution)
+    det, defined = _det_where_defined(f, pts)
+    det, defined = det.reshape(resolution, resolution), defined.reshape(resolution, resolution)
     finite = np.isfinite(det)
     total = max(int(finite.sum()), 1)
     return VolumeMap(
@@ -104,7 +110,66 @@ def volume_map(
         expands=float(np.sum(finite & (np.abs(det) > 1)) / total),
         contracts=float(np.sum(finite & (np.abs(det) < 1)) / total),
         reverses=float(np.sum(finite & (det < 0)) / total),
+        undefined=float(np.mean(~defined)),
     )
+
+
+def _det_where_defined(f: Callable[[jax.Array], jax.Array], pts: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``det J`` at the points (``nan`` where the map is undefined) and where the map is defined (finite).
+
+    AD happily differentiates ``log(x)`` at ``x = -1`` (to ``1/x``), so the map's own value decides."""
+    values = np.asarray(jax.jit(jax.vmap(f))(pts), dtype=np.float64)
+    det = np.asarray(jax.jit(jax.vmap(lambda p: jnp.linalg.det(jax.jacfwd(f)(p))))(pts), dtype=np.float64)
+    defined = np.all(np.isfinite(values), axis=-1)
+    return np.where(defined, det, np.nan), defined
+
+
+def _poles(f: Callable[[jax.Array], jax.Array], vm: VolumeMap, samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``|det J|`` blows up: points on the pole curves, and a mask of the grid points next to them.
+
+    Between two neighbouring grid points, ``det J`` may change sign (through a zero or through a pole), peak
+    sharply (a pole of even order, such as ``-1/x^2``) or stop being defined (``log(x)`` at ``x = 0``).  Such an
+    edge is sampled finely: it holds a pole if ``|det J|`` inside grows well beyond its value at both ends."""
+    det = vm.det
+    points, near = [], np.zeros(det.shape, dtype=bool)
+    grid = [(det, vm.xs, vm.ys, False), (det.T, vm.ys, vm.xs, True)]
+    starts, ends, where = [], [], []
+    for d, along, across, transposed in grid:
+        a, b = d[:, :-1], d[:, 1:]
+        fa, fb = np.isfinite(a), np.isfinite(b)
+        with np.errstate(invalid="ignore"):
+            sign_change = fa & fb & (a * b < 0)
+            big = np.maximum(np.abs(a), np.abs(b))
+            padded = np.pad(np.abs(d), ((0, 0), (1, 1)), constant_values=np.nan)
+            outer = np.fmax(padded[:, :-3], padded[:, 3:])
+            spike = fa & fb & ~sign_change & (big > 2 * outer)
+        boundary = fa ^ fb
+        for r, c in zip(*np.nonzero(sign_change | spike | boundary)):
+            p0, p1 = (along[c], across[r]), (along[c + 1], across[r])
+            if transposed:
+                p0, p1 = p0[::-1], p1[::-1]
+            starts.append(p0)
+            ends.append(p1)
+            where.append(((c, r), (c + 1, r)) if transposed else ((r, c), (r, c + 1)))
+    if not starts:
+        return np.zeros((0, 2)), near
+    t = np.linspace(0.0, 1.0, samples + 2)[1:-1]
+    p0, p1 = np.asarray(starts), np.asarray(ends)
+    fine = p0[:, None, :] + t[None, :, None] * (p1 - p0)[:, None, :]
+    fd, _ = _det_where_defined(f, jnp.asarray(fine.reshape(-1, 2), dtype=jnp.float32))
+    fd = np.abs(fd.reshape(len(starts), samples))
+    ends_abs = np.fmax(np.abs(det[tuple(np.asarray([w[0] for w in where]).T)]),
+                       np.abs(det[tuple(np.asarray([w[1] for w in where]).T)]))
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.where(np.isfinite(fd), fd, np.nan), axis=1, initial=0.0)
+        is_pole = (peak > 2 * ends_abs) | np.any(np.isinf(fd), axis=1)
+    for k in np.nonzero(is_pole)[0]:
+        row = fd[k]
+        best = int(np.nanargmax(np.where(np.isnan(row), -1.0, row)))
+        points.append(fine[k, best])
+        for g in where[k]:
+            near[g] = True
+    return np.asarray(points).reshape(-1, 2), near
 
 
 def _deformed_grid(ax: Any, f: Callable[[jax.Array], jax.Array], xlim: Any, ylim: Any, lines: int) -> None:
@@ -132,8 +197,9 @@ def plot_map(
     title: str | None = None,
 ) -> Figure:
     """Three panels for a map ``R^2 -> R^2``: the grid of the window, its image under ``f``, and ``det J`` over the
-    window with the curves ``det J = 0`` (orientation flips across it) and ``|det J| = 1`` (expansion meets
-    contraction); regions where the map reverses orientation are hatched.
+    window with the curves ``det J = 0`` (orientation flips across it; solid black), the poles of ``det J`` (where
+    it blows up; dotted magenta) and ``|det J| = 1`` (expansion meets contraction); regions where the map reverses
+    orientation are hatched, and where the map is undefined (``log(x)`` for ``x <= 0``) grey with crosses.
 
     >>> import jax.numpy as jnp
     >>> fig = plot_map(lambda p: jnp.array([p[0] ** 2 - p[1] ** 2, 2 * p[0] * p[1]]), resolution=40)
@@ -147,15 +213,25 @@ def plot_map(
     ax0.set_title("the window (x, y)", fontsize=9)
     _deformed_grid(ax1, f, xlim, ylim, grid_lines)
     det = np.where(np.isfinite(vm.det), vm.det, np.nan)
-    lim = float(np.nanmax(np.abs(det))) if np.isfinite(det).any() else 1.0
+    pole_points, near_pole = _poles(f, vm)
+    lim = float(np.nanmax(np.abs(det[~near_pole]))) if np.isfinite(det[~near_pole]).any() else 1.0
     lim = max(lim, 1.0 + 1e-6)
     norm = SymLogNorm(linthresh=0.1, vmin=-lim, vmax=lim)
     mesh = ax2.pcolormesh(vm.xs, vm.ys, det, cmap="RdBu_r", norm=norm, shading="auto")
     fig.colorbar(mesh, ax=ax2, label="det J (red: orientation kept, blue: reversed)")
     handles = []
-    if np.nanmin(det) < 0 < np.nanmax(det):
-        ax2.contour(vm.xs, vm.ys, det, levels=[0.0], colors="k", linewidths=1.5)
+    undefined = ~np.isfinite(det)
+    if undefined.any():
+        ax2.contourf(vm.xs, vm.ys, undefined.astype(float), levels=[0.5, 1.5], colors=["0.85"], hatches=["xx"])
+        handles.append(Patch(facecolor="0.85", edgecolor="0.4", hatch="xx", label="map undefined (no det J)"))
+    zeros = np.where(near_pole, np.nan, det)
+    if np.nanmin(zeros) < 0 < np.nanmax(zeros):
+        ax2.contour(vm.xs, vm.ys, zeros, levels=[0.0], colors="k", linewidths=1.5)
         handles.append(Line2D([], [], color="k", lw=1.5, label="det J = 0: orientation flips"))
+    if len(pole_points):
+        ax2.plot(pole_points[:, 0], pole_points[:, 1], ls="none", marker="o", ms=2.2, color="magenta")
+        handles.append(Line2D([], [], color="magenta", ls=":", lw=2, marker="o", ms=2.2,
+                              label="pole: |det J| -> infinity"))
     if (det < 0).any():
         ax2.contourf(vm.xs, vm.ys, det, levels=[-np.inf, 0.0], colors="none", hatches=["//"])
         handles.append(Patch(facecolor="none", edgecolor="k", hatch="//", label="reverses orientation"))
@@ -170,7 +246,7 @@ def plot_map(
         handles.append(Patch(facecolor="none", edgecolor="0.2", label="unmarked: expands (|det J| > 1)"))
     ax2.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
     ax2.set_aspect("equal")
-    ax2.set_title("det J: " + vm.summary(), fontsize=9)
+    ax2.set_title("det J: " + vm.summary().replace("; ", "\n"), fontsize=9)
     if title:
         fig.suptitle(title)
     return fig
