@@ -5,7 +5,8 @@ automatically, products, gradients, the linear approximation, the chain rule, de
 a finite-difference check, and (in subpackages) symbolic and sparse Jacobians, log-determinants and flows.
 """
 
-from ._autojit import clear_cache
+from ._autojit import AutoJitWarning, auto_jit_enabled, clear_cache, set_auto_jit
+from ._caches import cache_info, clear_caches
 from ._chain import ChainRule, chain_rule, compose
 from ._check import JacobianCheck, check_jacobian, finite_difference_jacobian
 from ._dense import Mode, gradient, jacobian, jacobian_matrix, jvp, vjp
@@ -58,6 +59,11 @@ __all__ = [
     "JacobianCheck",
     "finite_difference_jacobian",
     "clear_cache",
+    "clear_caches",
+    "cache_info",
+    "set_auto_jit",
+    "auto_jit_enabled",
+    "AutoJitWarning",
     "JacxError",
     "JacxUsageError",
     "JacxInternalError",
