@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._argparse import CommandLineError, OneLineParser
+from ._argparse import CommandLineError, OneLineParser, interrupt_guard, prepare_output_folder, save_figure
 
-__all__ = ["cli_main", "DEMOS"]
+__all__ = ["cli_main", "DEMOS", "install_hint"]
 
 # Robotics Toolbox for MATLAB (P. Corke), unit_test/SerialLinkTest.m, Test_jacob0: Puma 560 at [0 pi/4 -pi 1 pi/4 0]
 _PUMA_Q = [0.0, math.pi / 4, -math.pi, 1.0, math.pi / 4, 0.0]
@@ -95,8 +95,8 @@ def demo_vision(out: TextIO = sys.stdout, outdir: str | None = None) -> dict:
         import matplotlib
 
         matplotlib.use("Agg")
-        path = f"{outdir}/steepest_descent_affine.png"
-        plot_steepest_descent(img, (200, 180, 120, 120), "affine", path=path)
+        fig = plot_steepest_descent(img, (200, 180, 120, 120), "affine")
+        path = save_figure(fig, os.path.join(outdir, "steepest_descent_affine.png"), dpi=100)
         _say(out, "steepest-descent images written to", path)
     return {"corner_error_px": err, "initial_error_px": start, "iterations": res.iterations}
 
@@ -265,36 +265,130 @@ DEMOS: dict[str, Callable[..., dict]] = {
 }
 
 
+# import name -> distribution name, where they differ, for the optional packages a demo may need
+_DISTRIBUTIONS = {"skimage": "scikit-image"}
+
+
+def _missing_module(err: BaseException) -> str | None:
+    """The top-level name of the third-party module whose absence caused ``err``, or None (an ImportError from
+    inside jacx itself is a bug, not a missing extra)."""
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = getattr(cause, "name", None) if isinstance(cause, ModuleNotFoundError) else None
+        if name:
+            top = name.split(".")[0]
+            return None if top == "jacx" else top
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def install_hint(module: str) -> str:
+    """How to install the optional package that provides ``module``: the smallest jacx extra (from the
+    installed package's metadata, i.e. pyproject.toml's optional-dependencies) that lists it, else plain pip.
+
+    >>> install_hint("skimage")
+    'pip install "jacx[apps]"'
+    >>> install_hint("no_such_module")
+    'pip install no_such_module'
+    """
+    import importlib.metadata
+    import re
+
+    dist = _DISTRIBUTIONS.get(module, module)
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    try:
+        requirements = importlib.metadata.requires("jacx") or []
+    except importlib.metadata.PackageNotFoundError:
+        requirements = []
+    extras = []
+    for req in requirements:
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", req)
+        if name and extra and norm(name.group(1)) == norm(dist):
+            extras.append(extra.group(1))
+    if extras:  # the extra with the fewest requirements: apps rather than test
+        size = {e: sum(f'"{e}"' in r or f"'{e}'" in r for r in requirements) for e in extras}
+        return f'pip install "jacx[{min(extras, key=lambda e: (size[e], e))}]"'
+    return f"pip install {dist}"
+
+
+class _CountingOut:
+    """stdout for the demos, counting the checks they mark as failed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.failed = out, 0
+
+    def write(self, text: str) -> int:
+        self.failed += text.count("[FAILED]")
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def cli_main(argv: list[str]) -> int:
-    """``jacx demo NAME [--out DIR]``: run one application demo (or ``all``); exit status 2 on bad input.
+    """``jacx demo NAME [--out DIR]``: run one application demo (or ``all``).
+
+    Exit status 0 when every check of the demos that ran passed, 1 when a check failed, 2 on bad input (or, for a
+    single demo, a missing optional package), 130 after Ctrl-C.  ``all`` skips demos whose optional package is
+    not installed, and says which and how to install it.
 
     >>> cli_main(["nosuch"])
     2
     """
+    with interrupt_guard("jacx demo"):
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     parser = OneLineParser(prog="jacx demo", description="Run an application demo of jacx.")
     parser.add_argument("name", help=f"which demo: {', '.join(DEMOS)} or all")
-    parser.add_argument("--out", default=None, help="folder for pictures (vision)")
+    parser.add_argument("--out", default=None, help="folder for pictures (vision); created if needed")
     try:
         args = parser.parse_args(argv)
+        if args.name not in DEMOS and args.name != "all":
+            raise CommandLineError(f"unknown demo {args.name!r}; expected one of {', '.join(DEMOS)} or all")
+        if args.out:
+            prepare_output_folder(args.out)
     except CommandLineError as exc:
         print(f"jacx demo: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
-    if args.name not in DEMOS and args.name != "all":
-        print(f"jacx demo: error: unknown demo {args.name!r}; expected one of {', '.join(DEMOS)} or all",
-              file=sys.stderr)
-        return 2
-    if args.out:
-        try:
-            os.makedirs(args.out, exist_ok=True)
-        except OSError as exc:
-            print(f"jacx demo: error: cannot create the folder {args.out!r} for pictures ({exc.strerror})",
-                  file=sys.stderr)
-            return 2
     names = list(DEMOS) if args.name == "all" else [args.name]
+    out = _CountingOut(sys.stdout)
+    skipped: dict[str, str] = {}
+    failed: list[str] = []
     for name in names:
         t0 = time.perf_counter()
-        DEMOS[name](sys.stdout, args.out)
-        sys.stdout.write(f"  ({name} demo took {time.perf_counter() - t0:.1f} s)\n\n")
-    return 0
+        before = out.failed
+        try:
+            DEMOS[name](out, args.out)
+        except ImportError as exc:
+            module = _missing_module(exc)
+            if module is None:
+                raise
+            why = f"the {name} demo needs {_DISTRIBUTIONS.get(module, module)}, which is not installed"
+            if len(names) == 1:
+                print(f"jacx demo: error: {why}; install it with: {install_hint(module)}", file=sys.stderr)
+                return 2
+            skipped[name] = module
+            out.write(f"  skipped: {why}; install it with: {install_hint(module)}\n\n")
+            continue
+        if out.failed > before:
+            failed.append(name)
+        out.write(f"  ({name} demo took {time.perf_counter() - t0:.1f} s)\n\n")
+    if len(names) > 1:
+        ran = len(names) - len(skipped)
+        verdict = f"checks FAILED in: {', '.join(failed)}" if failed else "all checks passed"
+        out.write(f"ran {ran} of {len(names)} demos: {verdict}")
+        if skipped:
+            hints = sorted({install_hint(m) for m in skipped.values()})
+            out.write(f"; skipped {', '.join(skipped)} (missing optional packages: {'; '.join(hints)})")
+        out.write("\n")
+    return 1 if failed else 0
