@@ -191,3 +191,124 @@ def test_pictures_go_to_new_folders_and_bad_paths_exit_2(argv, tmp_path, capsys)
     assert main(bad) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("could not write" in err or "cannot write" in err)
+
+
+# --- honest mathematics: kinks, domains, juxtaposed names, F(a), one source of truth, bounded work ---------------
+
+
+def _one_line_refusal(code, out, err):
+    assert code == 2 and out == ""
+    assert err.startswith("jacx: error: ") and err.count("\n") == 1
+    return err
+
+
+def test_kink_is_refused_with_output_variable_and_one_sided_values(capsys):
+    for extra in ([], ["--json"]):
+        err = _one_line_refusal(*run(capsys, "abs(x), y", "--at", "x=0,y=1", *extra))
+        assert "f1 = abs(x) is not differentiable in x" in err and "x = 0, y = 1" in err
+        assert "-1 from the left, 1 from the right" in err
+    err = _one_line_refusal(*run(capsys, "x, relu(y) + y", "--at", "0,0"))
+    assert "f2 = y + relu(y) is not differentiable in y" in err and "1 from the left, 2 from the right" in err
+    err = _one_line_refusal(*run(capsys, "sign(x)", "--at", "x=0"))
+    assert "jumps" in err
+
+
+def test_a_kink_that_does_not_matter_is_answered(capsys):
+    code, out, _ = run(capsys, "abs(x)*y, y", "--at", "0,0", "--json")  # |x| y is differentiable at the origin
+    assert code == 0 and json.loads(out)["value"] == [[0.0, 0.0], [0.0, 1.0]]
+
+
+@pytest.mark.parametrize(
+    "expr, at, fragment",
+    [
+        ("log(x), y", "x=-1,y=0", "f1 = log(x) is not defined at x = -1, y = 0: log needs a positive argument"),
+        ("log(x)", "x=0", "log(0)"),
+        ("x/(y - 1), y", "x=1,y=1", "divides by zero"),
+        ("asin(x)", "x=2", "asin needs an argument between -1 and 1"),
+        ("atanh(x)", "x=2", "atanh needs an argument strictly between -1 and 1"),
+        ("x**-1", "x=0", "divides by zero"),
+        ("x^(1/3)", "x=-8", "negative number x = -8 to the non-integer power"),
+        ("y, sqrt(x)", "x=-1,y=0", "f2 = sqrt(x) is not defined"),
+        ("cot(x)", "x=0", "cot(x) is infinite where sin(x) = 0"),
+    ],
+)
+def test_points_outside_the_domain_are_refused(capsys, expr, at, fragment):
+    for extra in ([], ["--json"]):
+        err = _one_line_refusal(*run(capsys, expr, "--at", at, *extra))
+        assert fragment in err
+
+
+def test_sqrt_at_zero_is_defined_but_not_differentiable(capsys):
+    err = _one_line_refusal(*run(capsys, "sqrt(x)", "--at", "x=0"))
+    assert "not differentiable" in err and "+infinity from the right" in err and "not defined" not in err
+
+
+def test_juxtaposed_names_are_refused_unless_declared(capsys):
+    err = _one_line_refusal(*run(capsys, "x**2 + y, xy"))
+    assert "did you mean x*y?" in err and "--vars" in err
+    code, out, _ = run(capsys, "x**2 + y, xy", "--vars", "x y xy", "--json")
+    assert code == 0 and json.loads(out)["variables"] == ["x", "y", "xy"]
+
+
+def test_value_of_f_is_shown_and_in_json(capsys):
+    code, out, _ = run(capsys, "x**2 + y, x*y", "--at", "x=1,y=2")
+    assert code == 0 and "F(1, 2) = (3, 2)" in out
+    code, out, _ = run(capsys, "x**2 + y, x*y", "--at", "x=1,y=2", "--json")
+    obj = json.loads(out)
+    assert obj["F"] == [3.0, 2.0]
+    assert {"variables", "parameters", "outputs", "jacobian", "at", "value", "det", "det_symbolic", "verdict",
+            "ad_max_abs_diff"} <= set(obj)
+
+
+def test_det_and_verdict_come_from_the_printed_matrix(capsys):
+    code, out, _ = run(capsys, "2*x, -y", "--at", "x=5,y=7")
+    assert code == 0 and "det J = -2\n" in out and "factor of 2" in out and "orientation reversed" in out
+    code, out, _ = run(capsys, "x + y, y", "--at", "x=0,y=0", "--json")
+    obj = json.loads(out)
+    assert obj["det"] == 1.0 and obj["verdict"].startswith("preserves area")
+
+
+def test_huge_point_values_are_one_line(capsys):
+    err = _one_line_refusal(*run(capsys, "x", "--at", "x=exp(exp(exp(exp(10))))"))
+    assert "too large for float64" in err
+    err = _one_line_refusal(*run(capsys, "exp(x)", "--at", "x=1000"))
+    assert "overflows" in err
+
+
+def test_costly_inputs_are_answered_or_refused(capsys):
+    code, out, _ = run(capsys, "(x+1)^1000 + (x-1)^1000", "--at", "x=0.5")  # factoring this took 90 s
+    assert code == 0 and "det J = 1000*(x - 1)**999 + 1000*(x + 1)**999" in out
+    big = ", ".join(f"sin(x{i})*cos(x{(i + 1) % 6}) + x{(i + 2) % 6}" for i in range(6))
+    code, out, _ = run(capsys, big)
+    assert code == 0 and "det J: not computed symbolically for a 6 x 6 Jacobian" in out
+    many = "*".join(f"v{i}" for i in range(100))
+    err = _one_line_refusal(*run(capsys, many))
+    assert "100 variables" in err and "at most 64" in err
+
+
+def test_work_past_the_budget_is_refused_in_one_line(capsys, monkeypatch):
+    import time as _time
+
+    monkeypatch.setattr(_cli, "TIME_BUDGET_S", 0.2)
+    monkeypatch.setattr(_cli, "_run_expression", lambda args, out, progress: _time.sleep(1.5) or 0)
+    err = _one_line_refusal(*run(capsys, "x*y"))
+    assert "gave up" in err and "more than" in err
+
+
+@pytest.mark.parametrize(
+    "expr, at",
+    [
+        ("^".join(["x"] * 30) + ", y", "x=0.5,y=1"),  # a power tower: over 300 s before
+        ("*".join(f"(x{i % 8}+{i})^{i % 7 + 2}" for i in range(300)), "1,1,1,1,1,1,1,1"),  # ~20 s to differentiate
+    ],
+)
+def test_the_command_never_hangs(expr, at):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "jacx._cli", expr, "--at", at], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode in (0, 2)
+    if proc.returncode == 2:
+        assert proc.stderr.startswith("jacx: error: ") and proc.stderr.count("\n") == 1
+    else:
+        assert "det J" in proc.stdout
