@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal, final
 
@@ -12,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 
-from jacx._errors import JacxUsageError
+from jacx._api import AutoJit, Guard, Ident, analyze
+from jacx._errors import JacxUsageError, JacxWarning
 from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_splits
 from jacx.sparse._coloring import color_columns, color_rows
 from jacx.sparse._compress import Coloring
@@ -26,6 +29,19 @@ _BAKE_LIMIT = 1 << 22
 _SELECT_DECOMPRESSION = True
 _SELECT_MIN_NNZ = 65_536
 _DIRECT_MAX_FILL = 1.25  # compressed layout while n_colors * (m or n) <= this x nnz (measured crossover)
+
+
+_said: set = set()
+
+
+def _say_once(key: Any, message: str) -> None:
+    try:
+        if key in _said:
+            return
+        _said.add(key)
+    except TypeError:
+        pass
+    warnings.warn(message, JacxWarning, stacklevel=4)
 
 
 def _flat_out(f: Callable) -> Callable:
@@ -92,8 +108,12 @@ class SparseJacobian:
            [ 0.,  0., -1.,  6.]], dtype=float32)
     """
 
-    def __init__(self, f: Callable, x: jax.Array, coloring: Coloring | BiColoring, pattern: sp.csr_array):
-        self._f = _flat_out(f)
+    def __init__(self, f: Callable, x: jax.Array, coloring: Coloring | BiColoring, pattern: sp.csr_array,
+                 mode: Mode = "auto"):
+        self._user_f, self._requested_mode = f, mode
+        self._f = flat_f = _flat_out(f)
+        # the pattern and coloring hold while what f reads is provably unchanged; otherwise each call re-checks
+        self._guard: Guard | str = analyze(f)
         self._shape_in, self._dtype = tuple(x.shape), x.dtype
         self.sparsity = pattern
         self.coloring = coloring
@@ -160,61 +180,63 @@ class SparseJacobian:
                                 indices_sorted=is_sorted, unique_indices=True)
         self._treedef = jax.tree_util.tree_structure(template)
         self._indices = jax.device_put(indices)
-        if self.sparsity.nnz <= _BAKE_LIMIT // 4:  # small index data: closed over (cheaper calls)
-            data_ = self._data
-            self._jitted = jax.jit(lambda x, *args: self._compute(data_, x, *args))
-            self._jitted_data = jax.jit(lambda x, *args: self._products(data_, x, *args))
-        else:  # large index data: passed as arguments (fast compilation)
-            jitted, jitted_data = jax.jit(self._compute), jax.jit(self._products)
-            self._jitted = lambda x, *args: jitted(self._data, x, *args)
-            self._jitted_data = lambda x, *args: jitted_data(self._data, x, *args)
-        if self.layout == "csr":  # the BCOO's data are the values
-            self._jitted_data = self._jitted
+        # values come from jacx's sound compile cache (jacx._autojit): f is re-traced whenever what it reads may
+        # have changed, and the index data travel as arguments
+        token = Ident(object())  # programs are specific to this preparation's coloring and layout
+
+        def traced_f(data: dict, x: jax.Array, *args: Any) -> jax.Array:
+            return flat_f(x, *args)
+
+        self._auto = AutoJit(traced_f, ("sparse values", token), lambda fun: functools.partial(self._compute, f=fun),
+                             True, "jacx.sparse.jacobian")
+        self._auto_data = self._auto if self.layout == "csr" else AutoJit(
+            traced_f, ("sparse data", token), lambda fun: functools.partial(self._products, f=fun), True,
+            "jacx.sparse.jacobian")
 
     @staticmethod
     def _seeds(colors: jax.Array, k: int, dtype: Any) -> jax.Array:
         return (colors[None, :] == jnp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
 
-    def _jvps(self, data: dict, x: jax.Array, *args: Any, out_axes: int = 0) -> jax.Array:
-        """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``."""
+    def _jvps(self, data: dict, x: jax.Array, *args: Any, f: Callable, out_axes: int = 0) -> jax.Array:
+        """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``; ``f(data, x, *args)``."""
         seeds = self._const.get("fseeds")
         seeds = self._seeds(data["fcolors"], self._kf, x.dtype) if seeds is None else seeds
-        f, shape = self._f, self._shape_in
-        return jax.vmap(lambda s: jax.jvp(lambda z: f(z, *args), (x,), (s.reshape(shape),))[1],
+        shape = self._shape_in
+        return jax.vmap(lambda s: jax.jvp(lambda z: f(data, z, *args), (x,), (s.reshape(shape),))[1],
                         out_axes=out_axes)(seeds)
 
-    def _vjps(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
+    def _vjps(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
         """The compressed VJPs: (n_colors, n)."""
-        _, pull = jax.vjp(lambda z: self._f(z, *args), x)
+        _, pull = jax.vjp(lambda z: f(data, z, *args), x)
         seeds = self._const.get("rseeds")
         seeds = self._seeds(data["rcolors"], self._kr, x.dtype) if seeds is None else seeds
         return jax.vmap(lambda s: pull(s)[0].ravel())(seeds)
 
-    def _products(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
+    def _products(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
         """The BCOO data of the compressed layout: the flattened products, nothing else."""
-        return (self._jvps(data, x, *args) if self._kf else self._vjps(data, x, *args)).ravel()
+        return (self._jvps(data, x, *args, f=f) if self._kf else self._vjps(data, x, *args, f=f)).ravel()
 
-    def _compute(self, data: dict, x: jax.Array, *args: Any) -> jax.Array:
+    def _compute(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
         """The nonzeros in CSR order: products, then decompression."""
         parts = []
         if self._kf:
             if self._uniform:
-                y = self._jvps(data, x, *args, out_axes=1)  # (m, K)
+                y = self._jvps(data, x, *args, f=f, out_axes=1)  # (m, K)
                 slots = data["fslot2d"]
                 vals = jnp.zeros(slots.shape, y.dtype)
                 for k in range(self._kf):
                     vals = jnp.where(slots == k, y[:, k:k + 1], vals)
                 return vals.ravel()
-            parts.append(self._jvps(data, x, *args).ravel()[data["fslot"]])
+            parts.append(self._jvps(data, x, *args, f=f).ravel()[data["fslot"]])
         if self._kr:
-            parts.append(self._vjps(data, x, *args).ravel()[data["rslot"]])
+            parts.append(self._vjps(data, x, *args, f=f).ravel()[data["rslot"]])
         if len(parts) == 2:
             return jnp.where(data["from_fwd"], parts[0], parts[1])
         if parts:
             return parts[0]
         return jnp.zeros(self.sparsity.nnz, dtype=x.dtype)
 
-    def _check(self, x: Any) -> jax.Array:
+    def _check(self, x: Any, args: tuple) -> jax.Array:
         if not isinstance(x, jax.Array) or x.dtype != self._dtype:
             x = jnp.asarray(x, dtype=self._dtype)
         if x.shape != self._shape_in:
@@ -222,15 +244,49 @@ class SparseJacobian:
                 f"sparse jacobian: received an input of shape {tuple(x.shape)}; expected {self._shape_in}, the "
                 "shape it was prepared for. Fix: call jacx.sparse.jacobian(f, x) again for the new shape."
             )
+        guard = self._guard
+        if not (isinstance(guard, Guard) and guard.holds()):
+            self._recheck_pattern(args)
         return x
+
+    def _recheck_pattern(self, args: tuple) -> None:
+        """What f reads may have changed since preparation: detect its pattern again; new nonzeros (which the
+        coloring would miss) mean preparing again."""
+        if isinstance(self._guard, str):
+            _say_once(self._user_f, f"jacx.sparse.jacobian: {getattr(self._user_f, '__qualname__', 'f')} reads "
+                      f"state that can change between calls ({self._guard}), so jacx detects its sparsity pattern "
+                      "again on every call to stay correct. Pass that state in `args` to avoid this.")
+        template = jnp.zeros(self._shape_in, self._dtype)
+        found = detect(self._user_f, template, args)
+        new = found.pattern
+        extra = new.astype(bool).astype(np.int8) - new.multiply(self.sparsity).astype(bool).astype(np.int8)
+        extra.eliminate_zeros()
+        if extra.nnz:
+            _say_once(("repattern", self._user_f), "jacx.sparse.jacobian: the sparsity pattern of "
+                      f"{getattr(self._user_f, '__qualname__', 'f')} gained {extra.nnz} nonzeros since it was "
+                      "prepared (what it reads changed), so jacx prepared it again.")
+            pattern = (new + self.sparsity).astype(bool).astype(np.int8).tocsr()
+            pattern.eliminate_zeros()
+            fwd_ok = not found.primitives & {"custom_vjp_call", "custom_vjp_call_jaxpr"}
+            coloring = _choose(pattern, self._requested_mode, self._shape_in,
+                               found.out_shapes[0] if len(found.out_shapes) == 1 else None,
+                               fwd_ok, "while" not in found.primitives)
+            preparation = getattr(self, "preparation", None)
+            self.__init__(self._user_f, template, coloring, pattern, self._requested_mode)
+            if preparation is not None:
+                self.preparation = preparation
+        elif isinstance(self._guard, Guard) or self._guard is None:
+            self._guard = analyze(self._user_f)
 
     def values(self, x: Any, *args: Any) -> jax.Array:
         """The nonzero values at ``x``, in CSR order of ``self.sparsity``."""
-        return self._jitted(self._check(x), *args)
+        x = self._check(x, args)
+        return self._auto(self._data, x, *args)
 
     def __call__(self, x: Any, *args: Any) -> jsparse.BCOO:
         """The Jacobian at ``x`` as a ``BCOO`` of shape ``(m, n)``, in the layout ``self.layout``."""
-        return self._treedef.unflatten((self._jitted_data(self._check(x), *args), self._indices))
+        x = self._check(x, args)
+        return self._treedef.unflatten((self._auto_data(self._data, x, *args), self._indices))
 
     def to_scipy(self, x: Any, *args: Any) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``scipy.sparse.csr_array`` (float64) with exactly the pattern ``sparsity``."""
@@ -280,6 +336,6 @@ def jacobian(f: Callable, x: Any, *, mode: Mode = "auto", args: tuple = ()) -> S
     t1 = time.perf_counter()
     coloring = _choose(pattern, mode, tuple(x.shape), out_shape, fwd_ok, rev_ok)
     t2 = time.perf_counter()
-    jac = SparseJacobian(f, x, coloring, pattern)
+    jac = SparseJacobian(f, x, coloring, pattern, mode)
     jac.preparation = {"detection": t1 - t0, "coloring": t2 - t1, "total": time.perf_counter() - t0}
     return jac
