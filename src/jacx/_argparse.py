@@ -263,8 +263,8 @@ def _check_folder(folder: str) -> None:
         os.remove(probe)
     except OSError as err:
         reason = err.strerror or str(err)
-        raise CommandLineError(f"cannot write into the folder {folder!r} ({reason}); choose a folder you can "
-                               "write to") from None
+        raise CommandLineError(f"cannot write into the folder {folder!r} (creating a file there failed: {reason}); "
+                               "choose a folder you can write to") from None
 
 
 def prepare_output_folder(folder: str) -> str:
