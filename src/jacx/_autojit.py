@@ -48,6 +48,8 @@ _UNTRACEABLE_UNDER_JIT = (jax.errors.ConcretizationTypeError, jax.errors.TracerI
                           jax.errors.TracerBoolConversionError)
 _MAX_PROGRAMS_PER_FUNCTION = 32  # distinct programs one function object may produce before jacx stops compiling it
 _MAX_RECORDS = 16  # argument layouts remembered per function for the guarded fast path
+_BAKE_AFTER_CALLS = 8  # a state used this often gets an executable with its constants folded in
+_BAKE_MAX_ENTRIES = 1 << 22  # ... unless its constants are larger than this (they then stay arguments)
 
 _programs = BoundedCache("compiled programs", maxsize=256)
 _made = BoundedCache("transformed functions", maxsize=256)
@@ -153,12 +155,32 @@ class _Program:
 
 
 class _Record:
-    """What a guarded fast call needs: the program and the constants of the trace the guard vouches for."""
+    """What a guarded fast call needs: the program and the constants of the trace the guard vouches for.
 
-    __slots__ = ("program", "consts", "literals")
+    A record used again and again (the function's state is stable) gets its own executable with the constants
+    baked in, so XLA can fold them as under the user's own ``jax.jit``; the guard still runs before every call.
+    """
 
-    def __init__(self, program: _Program, consts: list, literals: list) -> None:
+    __slots__ = ("program", "consts", "literals", "calls", "baked")
+
+    def __init__(self, program: _Program, consts: Any, literals: dict) -> None:
         self.program, self.consts, self.literals = program, consts, literals
+        self.calls = 0
+        self.baked: Callable | None = None
+
+    def run(self, leaves: list) -> Any:
+        if self.baked is not None:
+            return self.baked(*leaves)
+        self.calls += 1
+        if self.calls == _BAKE_AFTER_CALLS and _const_size(self.consts) <= _BAKE_MAX_ENTRIES:
+            jitted, consts, literals = self.program.jitted, self.consts, self.literals
+            self.baked = jax.jit(lambda *xs: jitted(consts, literals, list(xs)))
+            return self.baked(*leaves)
+        return self.program.jitted(self.consts, self.literals, leaves)
+
+
+def _const_size(consts: Any) -> int:
+    return sum(int(np.size(c)) for c in jax.tree_util.tree_leaves(consts))
 
 
 class AutoJit:
@@ -213,7 +235,7 @@ class AutoJit:
                     break
             else:
                 if tuple([a.aval for a in args]) == self._last_sig and self._guard.holds():  # type: ignore[union-attr]
-                    return last.program.jitted(last.consts, last.literals, list(args))
+                    return last.run(list(args))
         return self._call(args, kwargs)
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
@@ -234,7 +256,7 @@ class AutoJit:
         if guard is not None and guard.holds():
             record = self._records.get(sig)
             if record is not None:
-                return record.program.jitted(record.consts, record.literals, leaves)
+                return record.run(leaves)
         elif self._reason is None:
             found = analyze(self.f)
             self._records, self._last, self._last_sig = {}, None, None  # records were vouched for by the old guard
@@ -269,6 +291,7 @@ class AutoJit:
             self._records[sig] = record
             if not kwargs and all(type(a) is _CONCRETE_ARRAY for a in args):
                 self._last, self._last_sig = record, tuple(a.aval for a in args)
+            return record.run(leaves)
         return program.jitted(traced.consts, traced.literals, leaves)
 
     def _program(self, traced: Traced, in_tree: Any, sig: Any) -> _Program | None:

@@ -215,7 +215,7 @@ class _Analysis:
         if wrapped is not None and module.split(".", 1)[0] in ("jax", "jaxlib"):  # jax.jit(g) and friends
             self.value(wrapped, f"{where}.__wrapped__")
             return
-        if is_library_name(module) and not module.startswith("jacx"):
+        if is_library_name(module):
             state = getattr(v, "__dict__", None)
             if isinstance(state, dict):  # e.g. jax's HashablePartial: guard and analyse each attribute
                 self.guard(functools.partial(len, state), len(state))

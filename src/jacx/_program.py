@@ -37,15 +37,17 @@ from ._guards import Guard, Ident, analyze
 __all__ = ["Traced", "trace", "evaluator"]
 
 _SMALL_ARRAY = 1024  # parameters holding arrays up to this size are keyed by value, larger ones by identity
+_PACK_LIMIT = 1 << 16  # constants up to this many entries travel packed into one array per dtype
 
 
 class Traced:
     """One trace of a function: its jaxpr, constants, lifted literals, output tree and structural key."""
 
-    __slots__ = ("jaxpr", "consts", "literals", "lifted", "out_tree", "key", "in_avals")
+    __slots__ = ("jaxpr", "consts", "literals", "lifted", "out_tree", "key", "in_avals", "layout")
 
-    def __init__(self, jaxpr: Any, consts: list, literals: list, lifted: dict, out_tree: Any, key: Hashable,
-                 in_avals: tuple) -> None:
+    def __init__(self, jaxpr: Any, consts: Any, literals: dict, lifted: dict, out_tree: Any, key: Hashable,
+                 in_avals: tuple, layout: tuple) -> None:
+        self.layout = layout
         self.jaxpr = jaxpr
         self.consts = consts
         self.literals = literals
@@ -63,7 +65,7 @@ def trace(f: Callable, leaves: list, in_tree: Any) -> Traced:
     >>> tree = jax.tree_util.tree_structure(((x,), {}))
     >>> a = trace(lambda v: 2.0 * jnp.sin(v), [x], tree)
     >>> b = trace(lambda v: 3.0 * jnp.sin(v), [x], tree)   # same program, another captured number
-    >>> a.key == b.key, [float(v) for v in a.literals], [float(v) for v in b.literals]
+    >>> a.key == b.key, a.literals["float32"].tolist(), b.literals["float32"].tolist()
     (True, [2.0], [3.0])
     """
 
@@ -78,13 +80,64 @@ def trace(f: Callable, leaves: list, in_tree: Any) -> Traced:
     body = _structure(closed.jaxpr, literals, lifted)
     in_avals = tuple((v.aval.shape, v.aval.dtype) for v in closed.jaxpr.invars)
     key = (body, out_tree, tuple((v.aval.shape, v.aval.dtype, v.aval.weak_type) for v in closed.jaxpr.constvars))
-    return Traced(closed.jaxpr, list(closed.consts), literals, lifted, out_tree, key, in_avals)
+    # one array of literal values per dtype (a few arguments, not hundreds), indexed inside the program
+    packed: dict = {}
+    for (dtype, _) in lifted.values():
+        packed.setdefault(np.dtype(dtype).name, [])
+    slots = {}
+    for pos, (dtype, k) in sorted(lifted.items(), key=lambda item: item[1][1]):
+        name = np.dtype(dtype).name
+        slots[pos] = (name, len(packed[name]))
+        packed[name].append(literals[k])
+    arrays = {name: jnp.asarray(np.asarray(vals, dtype=name)) for name, vals in packed.items()}
+    consts, layout = _pack_consts(closed.consts)
+    return Traced(closed.jaxpr, consts, arrays, slots, out_tree, (key, layout), in_avals, layout)
+
+
+def _pack_consts(consts: list) -> tuple[tuple[dict, list], tuple]:
+    """Small constants packed into one flat array per dtype (each argument of a compiled call costs dispatch
+    time, and a flow has hundreds of small constants); large ones and tracers travel as they are."""
+    groups: dict = {}
+    loose: list = []
+    layout = []
+    for c in consts:
+        size = int(np.size(c))
+        if isinstance(c, jax.core.Tracer) or size > _PACK_LIMIT:
+            layout.append(("loose", len(loose)))
+            loose.append(c)
+            continue
+        name = np.dtype(c.dtype).name
+        parts = groups.setdefault(name, [])
+        offset = sum(int(np.size(q)) for q in parts)
+        layout.append(("packed", name, offset, tuple(np.shape(c))))
+        parts.append(c)
+    packed = {}
+    for name, parts in groups.items():
+        if all(isinstance(q, np.ndarray) for q in parts):
+            packed[name] = jnp.asarray(np.concatenate([np.ravel(q) for q in parts]).astype(name, copy=False))
+        else:
+            packed[name] = jnp.concatenate([jnp.ravel(jnp.asarray(q)) for q in parts])
+    return (packed, loose), tuple(layout)
+
+
+def _unpack_consts(consts: tuple[dict, list], layout: tuple) -> list:
+    packed, loose = consts
+    out = []
+    for entry in layout:
+        if entry[0] == "loose":
+            out.append(loose[entry[1]])
+        else:
+            _, name, offset, shape = entry
+            size = int(np.prod(shape, dtype=np.int64))
+            out.append(jax.lax.slice(packed[name], (offset,), (offset + size,)).reshape(shape))
+    return out
 
 
 def evaluator(traced: Traced, in_tree: Any, consts: Any, literals: Any) -> Callable:
     """A function with the signature of the traced ``f`` that computes the traced program with these constants
     and literals; JAX transformations (jvp, vjp, vmap) apply to it as they would to ``f``."""
     jaxpr, lifted, out_tree, in_avals = traced.jaxpr, traced.lifted, traced.out_tree, traced.in_avals
+    const_values = _unpack_consts(consts, traced.layout)
 
     def fun(*args: Any, **kwargs: Any) -> Any:
         leaves, tree = jax.tree_util.tree_flatten((args, kwargs))
@@ -94,7 +147,7 @@ def evaluator(traced: Traced, in_tree: Any, consts: Any, literals: Any) -> Calla
                 f"jacx called a traced function with arguments of another layout ({got} instead of {in_avals}). "
                 "This is a bug in jacx; please report it. Meanwhile, jacx.set_auto_jit(False) avoids it."
             )
-        out = _run(jaxpr, lifted, consts, literals, leaves)
+        out = _run(jaxpr, lifted, const_values, literals, leaves)
         return jax.tree_util.tree_unflatten(out_tree, out)
 
     return fun
@@ -111,7 +164,8 @@ def _run(jaxpr: Any, lifted: dict, consts: list, literals: list, args: list) -> 
     for v, x in zip(jaxpr.invars, args):
         env[v] = x
     for i, eqn in enumerate(jaxpr.eqns):
-        invals = [literals[lifted[(i, j)]] if (i, j) in lifted else read(v) for j, v in enumerate(eqn.invars)]
+        invals = [literals[lifted[(i, j)][0]][lifted[(i, j)][1]] if (i, j) in lifted else read(v)
+                  for j, v in enumerate(eqn.invars)]
         params = eqn.primitive.get_bind_params(eqn.params)
         with eqn.ctx.manager:
             ans = eqn.primitive.bind(*invals, **params)
@@ -149,7 +203,7 @@ def _structure(jaxpr: Any, literals: list | None = None, lifted: dict | None = N
                 aval = v.aval
                 if (lifted is not None and getattr(aval, "shape", None) == ()
                         and jnp.issubdtype(aval.dtype, jnp.inexact)):
-                    lifted[(i, j)] = len(literals)
+                    lifted[(i, j)] = (aval.dtype, len(literals))
                     literals.append(np.asarray(v.val, dtype=aval.dtype))
                     ins.append(("arg", aval))
                 else:

@@ -54,13 +54,22 @@ def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None) -> Callab
     _api.check_function(f, "jacx.logdet.slogdet")
     _api.check_chunk_size(chunk_size)
 
-    def run(x: Any) -> LogDet:
+    def compute(x: Any) -> LogDet:
         _, v = square_flat_function(f, x, "slogdet")
         jac = _dense.jacobian_matrix(f, mode="forward", chunk_size=chunk_size, jit=False, check_finite=False)(x)
         sign, logabs = jnp.linalg.slogdet(jac)
         return LogDet(sign, logabs, path=f"dense ({v.shape[0]} JVPs + LU)", num_jvps=int(v.shape[0]))
 
-    return run
+    return _compiled(compute, ("slogdet", f, chunk_size), "jacx.logdet.slogdet")
+
+
+def _compiled(compute: Callable[[Any], LogDet], key: Any, where: str) -> Callable[[Any], LogDet]:
+    """``compute`` through jacx's sound compile cache (traced again whenever what it reads may have changed),
+    made once per ``key`` so that ``logdet(f)(x)`` in a loop costs one lookup."""
+    made = _api.memo_get(key)
+    if made is None:
+        made = _api.memo_put(key, _api.AutoJit(compute, key[:1], lambda fun: fun, True, where))
+    return made
 
 
 def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure) -> tuple[jax.Array, ...]:
@@ -122,17 +131,14 @@ def logdet(
     """
     _api.check_function(f, "jacx.logdet.logdet")
     _api.check_chunk_size(chunk_size)
-    cache: dict[Any, JacobianStructure] = {}
 
-    def run(x: Any) -> LogDet:
+    def compute(x: Any) -> LogDet:
         layers = getattr(f, "jacx_layers", None) if isinstance(structure, str) and structure == "auto" else None
         if layers is not None:
             return _chain(layers, x, chunk_size)
         g, v = square_flat_function(f, x, "logdet")
-        key = (v.shape, str(v.dtype))
-        if key not in cache:
-            cache[key] = find_structure(f, x, v.shape[0], structure)
-        s = cache[key]
+        # found while tracing, from f as it is now (sparsity detection is cached while f's state is unchanged)
+        s = find_structure(f, x, v.shape[0], structure)
         if s.source in ("none", "declared dense"):
             r = slogdet(f, chunk_size=chunk_size)(x)
             reason = "no pattern" if s.source == "none" else "declared dense"
@@ -140,7 +146,8 @@ def logdet(
         sign, logabs = _structured(g, v, s)
         return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps)
 
-    return run
+    declared = structure if isinstance(structure, str) else _api.Ident(structure)
+    return _compiled(compute, ("logdet", f, declared, chunk_size), "jacx.logdet.logdet")
 
 
 def _chain(layers: Any, x: Any, chunk_size: int | None) -> LogDet:
