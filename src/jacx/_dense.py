@@ -87,7 +87,8 @@ def _jacobian_impl(
             )
     forward = mode == "forward" or (mode == "auto" and n <= m)
     itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
-    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size)
+    compiled = any(isinstance(leaf, jax.core.Tracer) for leaf in in_leaves)  # inside jit: fewer copies at peak
+    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size, compiled=compiled)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
 
     if forward:

@@ -115,3 +115,19 @@ def test_chain_rule_errors():
     c = jacx.chain_rule([F], jnp.ones(2))
     with pytest.raises(jacx.JacxUsageError, match="one entry per output"):
         c.backprop(jnp.ones(5))
+
+
+def test_repeated_argnums_is_a_usage_error_not_a_wrong_block():
+    f = lambda a, b: a * b
+    with pytest.raises(jacx.JacxUsageError, match=r"argnums=\(0, 0\) names argument 0 more than once.*argnums=\(0,\)"):
+        jacx.jacobian(f, argnums=(0, 0))(jnp.ones(2), jnp.ones(2))
+    with pytest.raises(jacx.JacxUsageError, match="more than once"):
+        jacx.gradient(lambda a, b: jnp.sum(a * b), argnums=(1, -1))(jnp.ones(2), jnp.ones(2))
+
+
+@pytest.mark.parametrize("returned", [lambda x: x * 2.0, lambda x: (x, x, x)], ids=["array", "triple"])
+def test_has_aux_without_a_pair_is_a_usage_error(returned):
+    with pytest.raises(jacx.JacxUsageError, match=r"has_aux=True\) expects the function to return a pair"):
+        jacx.jacobian(returned, has_aux=True)(jnp.ones(2))
+    with pytest.raises(jacx.JacxUsageError, match="return a pair"):
+        jacx.gradient(lambda x: (jnp.sum(x),) * 3, has_aux=True)(jnp.ones(2))
