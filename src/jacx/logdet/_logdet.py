@@ -60,16 +60,8 @@ def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None) -> Callab
         sign, logabs = jnp.linalg.slogdet(jac)
         return LogDet(sign, logabs, path=f"dense ({v.shape[0]} JVPs + LU)", num_jvps=int(v.shape[0]))
 
-    return _compiled(compute, ("slogdet", f, chunk_size), "jacx.logdet.slogdet")
+    return _api.compiled(compute, ("slogdet", f, chunk_size), "jacx.logdet.slogdet")
 
-
-def _compiled(compute: Callable[[Any], LogDet], key: Any, where: str) -> Callable[[Any], LogDet]:
-    """``compute`` through jacx's sound compile cache (traced again whenever what it reads may have changed),
-    made once per ``key`` so that ``logdet(f)(x)`` in a loop costs one lookup."""
-    made = _api.memo_get(key)
-    if made is None:
-        made = _api.memo_put(key, _api.AutoJit(compute, key[:1], lambda fun: fun, True, where))
-    return made
 
 
 def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure) -> tuple[jax.Array, ...]:
@@ -147,7 +139,7 @@ def logdet(
         return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps)
 
     declared = structure if isinstance(structure, str) else _api.Ident(structure)
-    return _compiled(compute, ("logdet", f, declared, chunk_size), "jacx.logdet.logdet")
+    return _api.compiled(compute, ("logdet", f, declared, chunk_size), "jacx.logdet.logdet")
 
 
 def _chain(layers: Any, x: Any, chunk_size: int | None) -> LogDet:

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._api import check_chunk_size
-from .._api import check_function
+from .._api import Ident, check_chunk_size, check_function, compiled
 from .._errors import JacxUsageError, NonSquareJacobianError
 from ._structure import diagonal_probes
 from ._util import pytree_dataclass, sparsity_or_none, square_flat_function, static_field
@@ -176,15 +175,11 @@ def trace(
     """
     check_function(f, "jacx.logdet.trace")
     check_chunk_size(chunk_size)
-    cache: dict[Any, Any] = {}
 
-    def run(x: Any) -> Estimate:
+    def compute(x: Any) -> Estimate:
         g, v = square_flat_function(f, x, "trace")
         n = v.shape[0]
-        key = (v.shape, str(v.dtype))
-        if key not in cache:
-            cache[key] = _diagonal_plan(f, x, structure)
-        plan = cache[key]
+        plan = _diagonal_plan(f, x, structure)  # from f as it is now (detection is cached while f is unchanged)
         _, lin = jax.linearize(g, v)
         if plan is None:
             eye_row = lambda i: lin(jax.nn.one_hot(i, n, dtype=v.dtype))[i]  # noqa: E731
@@ -196,7 +191,8 @@ def trace(
         c = seeds.shape[1]
         return Estimate(value, jnp.zeros((), v.dtype), jnp.asarray(c), method=f"exact, colored ({c} JVPs)")
 
-    return run
+    declared = structure if isinstance(structure, str) else Ident(structure)
+    return compiled(compute, ("trace", f, declared, chunk_size), "jacx.logdet.trace")
 
 
 def _diagonal_plan(f: Any, x: Any, structure: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jacx._api import register_cache
 from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
 
@@ -269,6 +270,7 @@ class SerialArm:
         return bool(s[-1] <= tol)
 
 
+@functools.partial(register_cache, "robotics Jacobians")
 @functools.lru_cache(maxsize=128)
 def _compiled_jacob0(arm: SerialArm):
     """One compiled world-Jacobian function per arm (arms compare and hash by value)."""
@@ -284,6 +286,7 @@ def _compiled_jacob0(arm: SerialArm):
     return jax.jit(jac)
 
 
+@functools.partial(register_cache, "robotics cross-product Jacobians")
 @functools.lru_cache(maxsize=128)
 def _compiled_cross(arm: SerialArm):
     return jax.jit(arm._jacob0_cross)

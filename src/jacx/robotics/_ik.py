@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jacx._api import register_cache
 from jacx._errors import JacxUsageError
 from jacx.robotics._arm import SerialArm, _vee
 
@@ -50,6 +51,7 @@ def pose_error(T: ArrayLike, T_target: ArrayLike) -> jax.Array:
     return jnp.concatenate([dp, scale * sin_axis])
 
 
+@functools.partial(register_cache, "inverse-kinematics solvers")
 @functools.lru_cache(maxsize=64)
 def _solver(arm: SerialArm, rows: tuple[int, ...], damping: float, gain: float, tol: float, max_iter: int,
             max_step: float):

@@ -16,6 +16,7 @@ import numpy as np
 from jax.scipy.ndimage import map_coordinates
 from jax.typing import ArrayLike
 
+from jacx._api import BoundedCache
 from jacx._errors import JacxUsageError
 from jacx.vision._warps import Warp, warp_by_name
 
@@ -192,12 +193,13 @@ def align(
                        rms_error=float(jnp.sqrt(jnp.mean(residual**2))))
 
 
-_LOOPS: dict = {}
+_LOOPS = BoundedCache("Lucas-Kanade loops", maxsize=64)  # warps hold no state: the type decides the program
 
 
 def _compiled_loop(warp: Warp, max_iter: int, tol: float):
     key = (type(warp), max_iter, tol)
-    if key not in _LOOPS:
+    loop = _LOOPS.get(key)
+    if loop is None:
 
         def run(image, grid, t_vals, sd, hessian, p0):
             def body(state):
@@ -212,8 +214,9 @@ def _compiled_loop(warp: Warp, max_iter: int, tol: float):
 
             return jax.lax.while_loop(cond, body, (p0, jnp.asarray(0), jnp.asarray(jnp.inf, p0.dtype)))
 
-        _LOOPS[key] = jax.jit(run)
-    return _LOOPS[key]
+        loop = jax.jit(run)
+        _LOOPS.put(key, loop)
+    return loop
 
 
 def plot_steepest_descent(
