@@ -22,7 +22,7 @@ from typing import TextIO, final
 
 import numpy as np
 
-from ._argparse import OneLineParser
+from ._argparse import OneLineParser, interrupt_guard
 
 __all__ = ["main", "SUBCOMMANDS", "parse_point", "interpret"]
 
@@ -442,17 +442,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     standalone = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not argv:
-            from ._tutorial import run_tutorial
+        # Ctrl-C anywhere in the command (loading a subcommand, the tutorial, an expression): one line, status 130
+        with interrupt_guard("jacx", exit_process=True if standalone else None):
+            if not argv:
+                from ._tutorial import run_tutorial
 
-            return run_tutorial(sys.stdout)
-        if argv[0] in SUBCOMMANDS:
-            return _dispatch(argv[0], argv[1:])
-        try:
-            args = _build_parser().parse_args(_normalise_argv(argv))
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
-        return _run_with_budget(args, standalone)
+                return run_tutorial(sys.stdout)
+            if argv[0] in SUBCOMMANDS:
+                return _dispatch(argv[0], argv[1:])
+            try:
+                args = _build_parser().parse_args(_normalise_argv(argv))
+            except SystemExit as exc:  # --help
+                return int(exc.code or 0)
+            return _run_with_budget(args, standalone)
     except (_UsageExit, JacxUsageError) as exc:
         message = " ".join(str(exc).split())
         print(f"jacx: error: {message}", file=sys.stderr)
