@@ -190,7 +190,7 @@ def test_pictures_go_to_new_folders_and_bad_paths_exit_2(argv, tmp_path, capsys)
     capsys.readouterr()
     assert main(bad) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and ("could not write" in err or "cannot write" in err)
+    assert err.count("\n") == 1 and ("could not write" in err or "cannot write" in err) and str(blocker) in err
 
 
 # --- honest mathematics: kinks, domains, juxtaposed names, F(a), one source of truth, bounded work ---------------

@@ -147,6 +147,8 @@ class _Program:
     __slots__ = ("jitted",)
 
     def __init__(self, traced: Traced, in_tree: Any, make: Callable) -> None:
+        traced = traced.skeleton()  # the program, without the first trace's constants (they are not kept alive)
+
         def run(consts: list, literals: list, leaves: list) -> Any:
             args, kwargs = jax.tree_util.tree_unflatten(in_tree, leaves)
             return make(evaluator(traced, in_tree, consts, literals))(*args, **kwargs)

@@ -56,6 +56,10 @@ class Traced:
         self.key = key
         self.in_avals = in_avals
 
+    def skeleton(self) -> Traced:
+        """This trace without its constants and literal values (what a compiled program needs to keep)."""
+        return Traced(self.jaxpr, None, None, self.lifted, self.out_tree, self.key, self.in_avals, self.layout)
+
 
 def trace(f: Callable, leaves: list, in_tree: Any) -> Traced:
     """Trace ``f`` at the arguments ``tree_unflatten(in_tree, leaves)`` (``(args, kwargs)``), as it is now.

@@ -409,3 +409,20 @@ def test_global_switch_turns_implicit_compilation_off():
         assert len(_autojit._programs) == 0
     finally:
         jacx.set_auto_jit(previous)
+
+
+def test_compiled_programs_do_not_keep_the_first_state_alive():
+    import weakref
+
+    jacx.clear_caches()
+    W = jnp.ones((200, 3))
+    ref = weakref.ref(W)
+    f = lambda v, W=W: jnp.tanh(W @ v)
+    jacx.jacobian(f)(X)
+    del f, W
+    from jacx import _autojit
+
+    _autojit._made.clear()  # the made function holds f (and so W) by design; the program cache must not
+    gc.collect()
+    assert ref() is None
+    assert len(_autojit._programs) == 1
