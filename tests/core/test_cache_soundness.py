@@ -415,7 +415,7 @@ def test_compiled_programs_do_not_keep_the_first_state_alive():
     import weakref
 
     jacx.clear_caches()
-    W = jnp.ones((200, 3))
+    W = jnp.ones((30_000, 3))  # large enough to travel as its own argument, not packed with other constants
     ref = weakref.ref(W)
     f = lambda v, W=W: jnp.tanh(W @ v)
     jacx.jacobian(f)(X)
