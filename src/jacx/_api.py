@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._autojit import AutoJit, auto_jit_enabled, is_tracing, memo_get, memo_put, set_auto_jit
+from ._autojit import AutoJit, auto_jit_enabled, is_tracing, memo_get, memo_put, set_auto_jit, warn_once
 from ._caches import BoundedCache, clear_caches, register_cache
 from ._errors import JacxUsageError
 from ._guards import Guard, Ident, analyze
@@ -22,7 +22,7 @@ from ._guards import Guard, Ident, analyze
 __all__ = [
     "AutoJit", "BoundedCache", "Guard", "Ident", "analyze", "auto_jit_enabled", "check_chunk_size", "check_function",
     "check_has_aux_output", "check_input_dtypes", "check_mode", "clear_caches", "is_tracing", "memo_get", "memo_put",
-    "compiled", "normalise_argnums", "register_cache", "set_auto_jit", "split_args", "state_key",
+    "compiled", "normalise_argnums", "register_cache", "set_auto_jit", "split_args", "state_key", "warn_once",
 ]
 
 MODES = ("auto", "forward", "reverse")

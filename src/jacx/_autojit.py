@@ -39,7 +39,7 @@ from ._program import Traced, evaluator, trace
 
 __all__ = [
     "AutoJit", "AutoJitWarning", "auto_jit_enabled", "clear_cache", "is_tracing", "memo_get", "memo_put",
-    "set_auto_jit",
+    "set_auto_jit", "warn_once",
 ]
 
 _CONCRETE_ARRAY = type(jax.numpy.zeros(()))
@@ -115,14 +115,16 @@ def _name(f: Any) -> str:
     return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
 
 
-def _warn_once(key: Any, message: str) -> None:
+def warn_once(key: Any, message: str, category: type[Warning] = AutoJitWarning, stacklevel: int = 4) -> None:
+    """Warn with ``message`` the first time ``key`` is seen (until the caches are cleared): a fallback is
+    announced once, not on every call."""
     try:
         if key in _warned:
             return
         _warned.add(key)
     except TypeError:
         pass
-    warnings.warn(message, AutoJitWarning, stacklevel=4)
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def _code_of(f: Any) -> Any:
@@ -248,7 +250,7 @@ class AutoJit:
             return self.eager(*args, **kwargs)  # inside the user's own transformation: nothing to add
         if not all(isinstance(leaf, _ARRAY_TYPES) for leaf in leaves):
             bad = next(leaf for leaf in leaves if not isinstance(leaf, _ARRAY_TYPES))
-            _warn_once(("args", _code_of(self.f)), f"{self.where}: {_name(self.f)} was called with a "
+            warn_once(("args", _code_of(self.f)), f"{self.where}: {_name(self.f)} was called with a "
                        f"{type(bad).__name__} argument, which is not an array, so jacx runs it without compiling "
                        "(slower per call). Pass only arrays and pytrees of arrays, or wrap the call in jax.jit "
                        "with that argument marked static.")
@@ -266,7 +268,7 @@ class AutoJit:
                 self._guard = found
             else:
                 self._guard, self._reason = None, found
-                _warn_once(("state", _code_of(self.f)), (
+                warn_once(("state", _code_of(self.f)), (
                     f"{self.where}: {_name(self.f)} reads state that can change between calls ({found}), so jacx "
                     "traces it again on every call to stay correct (about the cost of one evaluation). To avoid "
                     "this, pass that state as an argument, e.g. jacx.jacobian(f, argnums=0)(x, params), or "
@@ -275,7 +277,7 @@ class AutoJit:
             traced = trace(self.f, leaves, in_tree)
         except _UNTRACEABLE_UNDER_JIT as err:
             self._eager = True
-            _warn_once(("untraceable", _code_of(self.f)), (
+            warn_once(("untraceable", _code_of(self.f)), (
                 f"{_name(self.f)} cannot be compiled with jax.jit ({type(err).__name__}: it uses a Python `if`, "
                 "`int()` or similar on an array value), so jacx evaluates it without jit, which is much slower per "
                 "call. To make it fast, use jnp.where or jax.lax.cond instead of Python control flow on array "
@@ -304,7 +306,7 @@ class AutoJit:
         self._programs_made += 1
         if self._programs_made > _MAX_PROGRAMS_PER_FUNCTION:
             self._eager = True
-            _warn_once(("recompiles", _code_of(self.f)), (
+            warn_once(("recompiles", _code_of(self.f)), (
                 f"{self.where}: {_name(self.f)} produced {_MAX_PROGRAMS_PER_FUNCTION} differently structured "
                 "programs (its Python control flow or shapes keep changing), so jacx stops compiling it and runs "
                 "it eagerly. Pass what changes as an argument, or compile explicitly with jax.jit."))

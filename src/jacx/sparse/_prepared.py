@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal, final
 
@@ -14,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 
-from jacx._api import AutoJit, Guard, Ident, analyze
-from jacx._errors import JacxUsageError, JacxWarning
+from jacx._api import AutoJit, Guard, Ident, analyze, warn_once
+from jacx._errors import JacxUsageError
 from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_splits
 from jacx.sparse._coloring import color_columns, color_rows
 from jacx.sparse._compress import Coloring
@@ -29,19 +28,6 @@ _BAKE_LIMIT = 1 << 22
 _SELECT_DECOMPRESSION = True
 _SELECT_MIN_NNZ = 65_536
 _DIRECT_MAX_FILL = 1.25  # compressed layout while n_colors * (m or n) <= this x nnz (measured crossover)
-
-
-_said: set = set()
-
-
-def _say_once(key: Any, message: str) -> None:
-    try:
-        if key in _said:
-            return
-        _said.add(key)
-    except TypeError:
-        pass
-    warnings.warn(message, JacxWarning, stacklevel=4)
 
 
 def _flat_out(f: Callable) -> Callable:
@@ -253,7 +239,8 @@ class SparseJacobian:
         """What f reads may have changed since preparation: detect its pattern again; new nonzeros (which the
         coloring would miss) mean preparing again."""
         if isinstance(self._guard, str):
-            _say_once(self._user_f, f"jacx.sparse.jacobian: {getattr(self._user_f, '__qualname__', 'f')} reads "
+            name = getattr(self._user_f, "__qualname__", "f")
+            warn_once(("sparse state", self._user_f), f"jacx.sparse.jacobian: {name} reads "
                       f"state that can change between calls ({self._guard}), so jacx detects its sparsity pattern "
                       "again on every call to stay correct. Pass that state in `args` to avoid this.")
         template = jnp.zeros(self._shape_in, self._dtype)
@@ -262,7 +249,7 @@ class SparseJacobian:
         extra = new.astype(bool).astype(np.int8) - new.multiply(self.sparsity).astype(bool).astype(np.int8)
         extra.eliminate_zeros()
         if extra.nnz:
-            _say_once(("repattern", self._user_f), "jacx.sparse.jacobian: the sparsity pattern of "
+            warn_once(("repattern", self._user_f), "jacx.sparse.jacobian: the sparsity pattern of "
                       f"{getattr(self._user_f, '__qualname__', 'f')} gained {extra.nnz} nonzeros since it was "
                       "prepared (what it reads changed), so jacx prepared it again.")
             pattern = (new + self.sparsity).astype(bool).astype(np.int8).tocsr()
