@@ -31,6 +31,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax._src import config as _jax_config
 
 from ._caches import BoundedCache, clear_caches
 from ._errors import JacxWarning, UntraceableFunctionError
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 _CONCRETE_ARRAY = type(jax.numpy.zeros(()))
+_X64 = _jax_config.enable_x64  # .value: whether jax_enable_x64 is on here (a context manager can change it)
 _ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, int, float, complex, bool)
 _UNTRACEABLE_UNDER_JIT = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
                           jax.errors.TracerBoolConversionError)
@@ -238,7 +240,8 @@ class AutoJit:
                 if type(a) is not _CONCRETE_ARRAY:
                     break
             else:
-                if tuple([a.aval for a in args]) == self._last_sig and self._guard.holds():  # type: ignore[union-attr]
+                if ((_X64.value, *[a.aval for a in args]) == self._last_sig
+                        and self._guard.holds()):  # type: ignore[union-attr]
                     return last.run(list(args))
         return self._call(args, kwargs)
 
@@ -255,7 +258,8 @@ class AutoJit:
                        "(slower per call). Pass only arrays and pytrees of arrays, or wrap the call in jax.jit "
                        "with that argument marked static.")
             return self.eager(*args, **kwargs)
-        sig = (in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        # the precision mode changes how a function traces (weak types, literals): part of every key
+        sig = (_X64.value, in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
         guard = self._guard
         if guard is not None and guard.holds():
             record = self._records.get(sig)
@@ -294,7 +298,7 @@ class AutoJit:
                 self._records.clear()
             self._records[sig] = record
             if not kwargs and all(type(a) is _CONCRETE_ARRAY for a in args):
-                self._last, self._last_sig = record, tuple(a.aval for a in args)
+                self._last, self._last_sig = record, (_X64.value, *[a.aval for a in args])
             return record.run(leaves)
         return program.jitted(traced.consts, traced.literals, leaves)
 

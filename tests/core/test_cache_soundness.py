@@ -426,3 +426,17 @@ def test_compiled_programs_do_not_keep_the_first_state_alive():
     gc.collect()
     assert ref() is None
     assert len(_autojit._programs) == 1
+
+
+def test_switching_precision_between_calls():
+    # jnp.arange(2.0) is float32 without x64 and float64 with it: the same float32 input gives other programs
+    f = lambda v: jnp.sin(v) * jnp.arange(1.0, 3.0)
+    x = np.array([0.3, 0.7])
+    first = jacx.jacobian(f)(jnp.asarray(x, jnp.float32))
+    with jax.enable_x64(True):
+        x64 = jnp.asarray(x, jnp.float32)  # same input dtype, other precision mode
+        got = jacx.jacobian(f)(x64)
+        want = jax.jacfwd(f)(x64)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert first.dtype == jnp.float32
