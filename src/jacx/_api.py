@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +24,7 @@ from ._guards import Guard, Ident, analyze
 __all__ = [
     "AutoJit", "BoundedCache", "Guard", "Ident", "analyze", "auto_jit_enabled", "check_chunk_size", "check_function",
     "check_has_aux_output", "check_input_dtypes", "check_mode", "clear_caches", "is_tracing", "memo_get", "memo_put",
-    "compiled", "normalise_argnums", "register_cache", "set_auto_jit", "split_args", "state_key", "warn_once",
+    "compiled", "function_key", "normalise_argnums", "register_cache", "set_auto_jit", "split_args", "state_key", "warn_once",
 ]
 
 MODES = ("auto", "forward", "reverse")
@@ -187,7 +189,28 @@ def compiled(compute: Callable, key: tuple, where: str) -> Callable:
     >>> double(jnp.ones(2))
     Array([2., 2.], dtype=float32)
     """
+    key = tuple(function_key(k) if callable(k) else k for k in key)
     made = memo_get(key)
     if made is None:
         made = memo_put(key, AutoJit(compute, key[:1], lambda fun: fun, True, where))
     return made
+
+
+def function_key(f: Any) -> Any:
+    """``f`` as part of a cache key: by identity, unless equality provably means the same behaviour (plain
+    functions and bound methods compare by identity anyway; jacx's own wrappers opt in with ``_jacx_key_by_value``).
+    A user's callable with its own ``__eq__`` (say, equal by name) must not share another one's cached results.
+
+    >>> class Named:
+    ...     def __init__(self, name): self.name = name
+    ...     def __eq__(self, other): return self.name == other.name
+    ...     def __hash__(self): return hash(self.name)
+    ...     def __call__(self, x): return x
+    >>> function_key(Named("a")) == function_key(Named("a"))
+    False
+    """
+    cls = type(f)
+    if cls.__eq__ is object.__eq__ or cls in (types.FunctionType, types.MethodType) or getattr(
+            cls, "_jacx_key_by_value", False):
+        return f
+    return Ident(f)

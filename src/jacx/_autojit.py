@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 _CONCRETE_ARRAY = type(jax.numpy.zeros(()))
-_X64 = _jax_config.enable_x64  # .value: whether jax_enable_x64 is on here (a context manager can change it)
+_trace_context = _jax_config.trace_context  # the settings that change how a function traces (x64, promotion rules)
 _ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, int, float, complex, bool)
 _UNTRACEABLE_UNDER_JIT = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
                           jax.errors.TracerBoolConversionError)
@@ -240,7 +240,7 @@ class AutoJit:
                 if type(a) is not _CONCRETE_ARRAY:
                     break
             else:
-                if ((_X64.value, *[a.aval for a in args]) == self._last_sig
+                if ((_trace_context(), *[a.aval for a in args]) == self._last_sig
                         and self._guard.holds()):  # type: ignore[union-attr]
                     return last.run(list(args))
         return self._call(args, kwargs)
@@ -258,8 +258,8 @@ class AutoJit:
                        "(slower per call). Pass only arrays and pytrees of arrays, or wrap the call in jax.jit "
                        "with that argument marked static.")
             return self.eager(*args, **kwargs)
-        # the precision mode changes how a function traces (weak types, literals): part of every key
-        sig = (_X64.value, in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        # settings such as x64 or the promotion rules change how a function traces: part of every key
+        sig = (_trace_context(), in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
         guard = self._guard
         if guard is not None and guard.holds():
             record = self._records.get(sig)
@@ -298,7 +298,7 @@ class AutoJit:
                 self._records.clear()
             self._records[sig] = record
             if not kwargs and all(type(a) is _CONCRETE_ARRAY for a in args):
-                self._last, self._last_sig = record, (_X64.value, *[a.aval for a in args])
+                self._last, self._last_sig = record, (_trace_context(), *[a.aval for a in args])
             return record.run(leaves)
         return program.jitted(traced.consts, traced.literals, leaves)
 

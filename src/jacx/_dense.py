@@ -28,6 +28,7 @@ from ._api import (
     check_has_aux_output,
     check_input_dtypes,
     check_mode,
+    function_key,
     memo_get,
     memo_put,
     normalise_argnums,
@@ -201,7 +202,7 @@ def jacobian(
            [2., 1.]], dtype=float32)
     """
     argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
-    key = ("jacobian", f, argnums, mode, has_aux, chunk_size, jit, check_finite)
+    key = ("jacobian", function_key(f), argnums, mode, has_aux, chunk_size, jit, check_finite)
     made = memo_get(key)
     if made is not None:
         return made
@@ -270,6 +271,7 @@ class _FlatFunction:
 
     __slots__ = ("__wrapped__", "unravel", "layout", "__name__", "__qualname__")
     _jacx_guard_children = ("__wrapped__", "unravel")  # what it reads, for jacx's cache guards
+    _jacx_key_by_value = True  # equal flat functions wrap the same f and layout: they may share cached programs
 
     def __init__(self, f: Callable, unravel: Callable, layout: Any) -> None:
         self.__wrapped__ = f
@@ -298,7 +300,7 @@ def gradient(f: Callable, argnums: int | Sequence[int] = 0, *, has_aux: bool = F
     Array([2., 4., 6.], dtype=float32)
     """
     argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
-    key = ("gradient", f, argnums, has_aux, jit)
+    key = ("gradient", function_key(f), argnums, has_aux, jit)
     made = memo_get(key)
     if made is not None:
         return made

@@ -24,9 +24,12 @@ cells, which are analysed like any other (``jax.vmap(g)`` keeps ``g`` in a cell)
 from __future__ import annotations
 
 import builtins
+import collections
 import dis
 import enum
 import functools
+import operator
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +41,8 @@ __all__ = ["Guard", "analyze", "is_library_name"]
 
 _TRUSTED_TOP = frozenset({
     "jax", "jaxlib", "numpy", "scipy", "math", "cmath", "operator", "functools", "itertools", "builtins",
-    "opt_einsum", "ml_dtypes", "optax", "jacx", "typing", "abc", "enum", "dataclasses", "collections",
+    "opt_einsum", "ml_dtypes", "optax", "jacx", "typing", "abc", "enum", "dataclasses", "collections", "sympy",
+    "mpmath",
 })
 _UNTRUSTED_PREFIXES = ("numpy.random", "jax._src.random_state")
 _UNSAFE_BUILTINS = frozenset({
@@ -46,9 +50,18 @@ _UNSAFE_BUILTINS = frozenset({
 })
 _IMMUTABLE_TYPES = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis), type(NotImplemented), range,
                     np.generic, np.dtype, enum.Enum, jax.ShapeDtypeStruct, type(jax.tree_util.tree_structure(0)))
-_MUTABLE_LIBRARY_TYPES = (dict, list, set, bytearray, np.ndarray, types.SimpleNamespace, np.random.RandomState,
-                          np.random.Generator)
+_MUTABLE_LIBRARY_TYPES = (dict, list, set, bytearray, memoryview, np.ndarray, types.SimpleNamespace,
+                          types.MappingProxyType, collections.deque, np.random.RandomState, np.random.Generator,
+                          type({}.keys()), type({}.values()), type({}.items()), types.GeneratorType)
+# modules whose objects are containers or iterators in general: only the types handled one by one are trusted
+_GENERIC_MODULES = frozenset({"builtins", "collections", "itertools", "functools", "operator", "types", "typing", "abc",
+                              "enum", "dataclasses"})
+_IMMUTABLE_GENERIC = (operator.itemgetter, operator.attrgetter, operator.methodcaller)
 _MAX_NODES = 4000
+# special methods that change what an object computes when it is called, indexed or read
+_CLASS_DUNDERS = frozenset({"__call__", "__getattr__", "__getattribute__", "__getitem__", "__get__", "__init__",
+                            "__new__", "__add__", "__mul__", "__matmul__", "__radd__", "__rmul__", "__rmatmul__",
+                            "__sub__", "__rsub__", "__truediv__", "__neg__", "__jax_array__", "__array__"})
 _MISSING = object()
 
 
@@ -161,12 +174,19 @@ class _Analysis:
             raise _Unprovable(f"it reaches more than {_MAX_NODES} objects")
         if isinstance(v, jax.core.Tracer):
             raise _Unprovable(f"{where} is a value being traced by an enclosing JAX transformation")
+        if isinstance(v, enum.Enum):  # a member is constant, but its class's methods and attributes are not
+            self.value(type(v), f"the class of {where}")
+            return
         if isinstance(v, _IMMUTABLE_TYPES) or isinstance(v, jax.Array):
             return
         if type(v) in (tuple, frozenset) or isinstance(v, tuple) and hasattr(type(v), "_fields"):
+            if type(v) not in (tuple, frozenset):
+                self.value(type(v), f"the class of {where}")
             for i, item in enumerate(v):
                 self.value(item, f"{where}[{i}]")
             return
+        if hasattr(type(v), "__next__"):
+            raise _Unprovable(f"{where} is an iterator ({_describe(type(v))}), which changes as it is consumed")
         if isinstance(v, _MUTABLE_LIBRARY_TYPES):
             raise _Unprovable(f"{where} is a {type(v).__module__}.{type(v).__name__}, which can change in place")
         if isinstance(v, types.ModuleType):
@@ -195,9 +215,8 @@ class _Analysis:
             self.value(owner, f"{where}.__self__")
             return
         if isinstance(v, type):
-            if is_library_name(v.__module__):
-                return
-            raise _Unprovable(f"{where} is the class {_describe(v)}, whose attributes can change")
+            self.cls(v, where)
+            return
         children = getattr(type(v), "_jacx_guard_children", None)
         if children is not None:  # jacx's own callables say what they read
             for name in children:
@@ -215,6 +234,8 @@ class _Analysis:
         if wrapped is not None and module.split(".", 1)[0] in ("jax", "jaxlib"):  # jax.jit(g) and friends
             self.value(wrapped, f"{where}.__wrapped__")
             return
+        if module.split(".", 1)[0] in _GENERIC_MODULES and not isinstance(v, _IMMUTABLE_GENERIC):
+            raise _Unprovable(f"{where} is a {module}.{_describe(type(v))}, which may change in place")
         if is_library_name(module):
             state = getattr(v, "__dict__", None)
             if isinstance(state, dict):  # e.g. jax's HashablePartial: guard and analyse each attribute
@@ -226,7 +247,31 @@ class _Analysis:
                     else:
                         self.value(item, f"{where}.{k}")
             return  # numpy ufuncs, PyTreeDefs, shardings: library objects without settable attributes
-        raise _Unprovable(f"{where} is a {_describe(type(v))} object, whose attributes can change")
+        self.instance(v, where)
+
+    def instance(self, v: Any, where: str) -> None:
+        """An object of a user's class: its class (methods, class attributes) and every attribute it holds are
+        guarded; what those attributes are is analysed like any other value."""
+        cls = type(v)
+        self.guard(functools.partial(type, v), cls)  # __class__ can be reassigned
+        self.value(cls, f"the class of {where}")
+        state = getattr(v, "__dict__", None)
+        if isinstance(state, dict):
+            self.guard(functools.partial(len, state), len(state))
+            for k, item in state.items():
+                self.guard(functools.partial(state.get, k, _MISSING), item)
+                self.value(item, f"{where}.{k}")
+        elif state is not None:
+            raise _Unprovable(f"{where} is a {_describe(cls)} object with an unusual __dict__")
+        for k in cls.__mro__:
+            slots = k.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot in ("__dict__", "__weakref__"):
+                    continue
+                item = getattr(v, slot, _MISSING)
+                self.guard(functools.partial(getattr, v, slot, _MISSING), item)
+                if item is not _MISSING:
+                    self.value(item, f"{where}.{slot}")
 
     def function(self, fn: types.FunctionType, where: str) -> None:
         name = _describe(fn)
@@ -244,16 +289,48 @@ class _Analysis:
                 raise _Unprovable(f"the variable {var} captured by {name} is not assigned yet") from None
             self.guard(_get_attr(cell, "cell_contents"), contents)
             self.value(contents, f"{var} (captured by {name})")
-        if is_library_name(getattr(fn, "__module__", None)) and not fn.__code__.co_filename.startswith("<"):
+        state = fn.__dict__  # function attributes (f.scale = ...) are state too
+        if state:
+            self.mapping(state, f"the attributes of {name}")
+        else:
+            self.guard(functools.partial(len, state), 0)
+        defined_in = fn.__globals__.get("__name__")  # not __module__, which functools.wraps overwrites
+        if is_library_name(defined_in) and not fn.__code__.co_filename.startswith("<"):
             return  # a library's globals are taken as constant (code typed at a prompt or in a doctest is not)
         self.code(fn.__code__, fn.__globals__, name)
 
+    def cls(self, klass: type, where: str) -> None:
+        """A class reached by the function (called, or the class of a member or named tuple): its attributes and
+        methods, along its bases, are guarded like a function's globals."""
+        for k in klass.__mro__:
+            if k is object or is_library_name(k.__module__):
+                continue
+            space = k.__dict__
+            self.guard(functools.partial(len, space), len(space))
+            for attr, item in space.items():
+                if attr.startswith("__") and attr.endswith("__"):
+                    if attr not in _CLASS_DUNDERS:
+                        continue
+                elif attr.startswith("_") and attr.endswith("_"):
+                    continue  # the machinery's own tables (enum members, named tuple field defaults)
+                self.guard(functools.partial(space.get, attr, _MISSING), item)
+                if isinstance(item, (staticmethod, classmethod)):
+                    item = item.__func__
+                elif isinstance(item, property):
+                    item = (item.fget, item.fset)
+                self.value(item, f"{_describe(k)}.{attr}")
+
     def code(self, code: types.CodeType, glb: dict, name: str) -> None:
         own = frozenset(code.co_cellvars)
+        module: Any = None  # the module an attribute chain is being read from (np -> np.random -> ...)
         for ins in dis.get_instructions(code):
             op = ins.opname
+            if op in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and module is not None:
+                module = self.module_attribute(module, ins.argval, name)
+                continue
+            module = None
             if op == "LOAD_GLOBAL":
-                self.global_name(ins.argval, glb, name)
+                module = self.global_name(ins.argval, glb, name)
             elif op in ("STORE_GLOBAL", "DELETE_GLOBAL"):
                 raise _Unprovable(f"{name} assigns the global {ins.argval}")
             elif op in ("STORE_DEREF", "DELETE_DEREF") and ins.argval not in own:
@@ -263,20 +340,37 @@ class _Analysis:
             elif op == "IMPORT_NAME":
                 if not is_library_name(ins.argval):
                     raise _Unprovable(f"{name} imports {ins.argval}")
+                module = sys.modules.get(ins.argval)
+            elif op == "LOAD_DEREF" and ins.argval not in own:
+                module = None  # closure cells are analysed with the function
         for const in code.co_consts:  # nested functions, lambdas and comprehensions read the same globals
             if isinstance(const, types.CodeType):
                 self.code(const, glb, name)
 
-    def global_name(self, gname: str, glb: dict, name: str) -> None:
+    def module_attribute(self, module: types.ModuleType, attr: str, name: str) -> Any:
+        """``module.attr`` read by the code: a submodule continues the chain; a method bound to an object (a random
+        generator's) is analysed; the library's functions and classes are constant."""
+        item = getattr(module, attr, _MISSING)
+        if isinstance(item, types.ModuleType):
+            if not is_library_name(item.__name__):
+                raise _Unprovable(f"{name} reads {module.__name__}.{attr}, which reads hidden state")
+            return item
+        if isinstance(item, (types.BuiltinMethodType, types.MethodType)) and not isinstance(
+                item.__self__, (types.ModuleType, type(None), type)):
+            self.value(item.__self__, f"{module.__name__}.{attr} (read by {name})")
+        return None
+
+    def global_name(self, gname: str, glb: dict, name: str) -> Any:
+        """Guard the global ``gname``; returns its value when it is a module (for attribute chains)."""
+        value = glb.get(gname, _MISSING)
         key = (id(glb), gname)
         if key in self.globals_seen:
-            return
+            return value if isinstance(value, types.ModuleType) else None
         self.globals_seen.add(key)
-        value = glb.get(gname, _MISSING)
         self.guard(functools.partial(glb.get, gname, _MISSING), value)
         if value is not _MISSING:
             self.value(value, f"the global {gname} (read by {name})")
-            return
+            return value if isinstance(value, types.ModuleType) else None
         if gname in _UNSAFE_BUILTINS:
             raise _Unprovable(f"{name} calls {gname}(), which can reach any state")
         space = glb.get("__builtins__", builtins)
@@ -284,6 +378,7 @@ class _Analysis:
         if isinstance(space, dict) and gname in space:
             self.guard(functools.partial(space.get, gname, _MISSING), space[gname])
             self.value(space[gname], f"the builtin {gname}")
+        return None
 
 
 def analyze(f: Any) -> Guard | str:

@@ -334,7 +334,7 @@ def per_pass_bytes(g: Callable, primal: Any) -> tuple[Any, int]:
         for v in eqn.outvars:
             aval = v.aval
             if hasattr(aval, "shape") and hasattr(aval, "dtype"):
-                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+                total += math.prod(aval.shape) * getattr(aval.dtype, "itemsize", 8)  # PRNG keys: extended dtypes
     return out_shape, 2 * total
 
 

@@ -21,6 +21,7 @@ of the key and passed as arguments too, so changing such a number does not recom
 from __future__ import annotations
 
 import functools
+import hashlib
 import types
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -106,7 +107,8 @@ def _pack_consts(consts: list) -> tuple[tuple[dict, list], tuple]:
     layout = []
     for c in consts:
         size = int(np.size(c))
-        if isinstance(c, jax.core.Tracer) or size > _PACK_LIMIT:
+        if isinstance(c, jax.core.Tracer) or size > _PACK_LIMIT or not isinstance(c.dtype, np.dtype):
+            # tracers, large arrays and extended dtypes (PRNG keys) travel as they are
             layout.append(("loose", len(loose)))
             loose.append(c)
             continue
@@ -223,7 +225,7 @@ def _structure(jaxpr: Any, literals: list | None = None, lifted: dict | None = N
 def _freeze(value: Any) -> Hashable:
     """A hashable, strictly comparing stand-in for a jaxpr parameter."""
     if isinstance(value, _core.ClosedJaxpr):
-        return ("closed", _structure(value.jaxpr), tuple(Ident(c) for c in value.consts))
+        return ("closed", _structure(value.jaxpr), tuple(_const_key(c) for c in value.consts))
     if isinstance(value, _core.Jaxpr):
         return ("jaxpr", _structure(value))
     if isinstance(value, (_lu.WrappedFun, types.FunctionType, types.MethodType, functools.partial)):
@@ -247,6 +249,15 @@ def _freeze(value: Any) -> Hashable:
     return (type(value), value)
 
 
+def _const_key(c: Any) -> Hashable:
+    """A nested program's constant: JAX arrays are immutable (identity, kept alive, suffices); a NumPy array can be
+    changed in place behind the same identity, so it is keyed by a digest of its bytes."""
+    if isinstance(c, np.ndarray):
+        return ("ndarray", c.dtype.str, c.shape, hashlib.blake2b(np.ascontiguousarray(c).tobytes(), digest_size=16)
+                .digest())
+    return Ident(c)
+
+
 def _rule_token(rule: Any) -> Hashable:
     """What a custom differentiation rule depends on: the custom_jvp/custom_vjp objects and the user's rule
     functions it reaches (each with its guard). A rule we cannot see through gets a key that never matches."""
@@ -266,23 +277,18 @@ def _rule_token(rule: Any) -> Hashable:
             for name in ("fun", "jvp", "fwd", "bwd"):
                 if hasattr(obj, name):
                     walk(getattr(obj, name), depth + 1)
-        elif isinstance(obj, functools.partial):
-            walk(obj.func, depth + 1)
-            for a in obj.args:
-                walk(a, depth + 1)
-        elif isinstance(obj, types.FunctionType):
-            if (obj.__module__ or "").startswith("jax"):
-                for cell in obj.__closure__ or ():
-                    try:
-                        walk(cell.cell_contents, depth + 1)
-                    except ValueError:
-                        pass
-            else:  # the user's rule: valid while its guard holds
-                guard = analyze(obj)
-                found.append((Ident(obj), guard.values() if isinstance(guard, Guard) else Ident(object())))
+        elif isinstance(obj, types.FunctionType) and obj.__globals__.get("__name__", "").startswith("jax."):
+            for cell in obj.__closure__ or ():  # JAX's own wrappers: look inside
+                try:
+                    walk(cell.cell_contents, depth + 1)
+                except ValueError:
+                    pass
         elif isinstance(obj, (tuple, list)):
             for item in obj:
                 walk(item, depth + 1)
+        elif callable(obj):  # the user's rule (a function, a bound method, an object): valid while its guard holds
+            guard = analyze(obj)
+            found.append((Ident(obj), guard.values() if isinstance(guard, Guard) else Ident(object())))
 
     walk(rule, 0)
     return tuple(found)

@@ -24,7 +24,9 @@ import jax.numpy as jnp
 from jax.scipy.sparse.linalg import gmres
 from jax.typing import ArrayLike
 
-from jacx._api import AutoJit, is_tracing, check_function, memo_get, memo_put, register_cache, state_key
+from jacx._api import (
+    AutoJit, check_function, function_key, is_tracing, memo_get, memo_put, register_cache, state_key,
+)
 from jacx._dense import jacobian
 from jacx._errors import JacxUsageError
 
@@ -215,7 +217,7 @@ def _solve(
         # under the user's grad/jit: one solver per (fn, what fn reads); jit's own trace cache is valid while that
         # state is unchanged
         return _cached(kind, fn, solver, linear_solve, tol, max_iter, (state_key(fn), solver_state))(x0, theta)
-    key = ("implicit", kind, fn, solver, linear_solve, tol, max_iter, solver_state)
+    key = ("implicit", kind, function_key(fn), function_key(solver), linear_solve, tol, max_iter, solver_state)
     compiled = memo_get(key)
     if compiled is None:
         # fn is traced at every call unless its state is provably unchanged, and solved by a program shared by

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from jax.extend import core as jcore
 
-from jacx._api import BoundedCache, Ident, state_key
+from jacx._api import BoundedCache, Ident, function_key, state_key
 from jacx._errors import JacxUsageError, JacxWarning, UntraceableFunctionError
 from jacx.sparse import _pattern as pt
 
@@ -254,7 +254,7 @@ def detect(f: Callable, x: Any, args: tuple = ()) -> Detection:
     state = state_key(f)
     if isinstance(state, Ident):
         return detect_flat(f, x, args)
-    key = (f, _key(x, args), state)
+    key = (function_key(f), _key(x, args), state)
     found = _CACHE.get(key)
     if found is None:
         found = detect_flat(f, x, args)

@@ -138,11 +138,11 @@ def to_jax(
     """
     matrix = sympy.Matrix(exprs)
     shape = matrix.shape if isinstance(exprs, sympy.MatrixBase) else (len(matrix),)
-    entries = list(matrix)
+    entries = tuple(matrix)  # tuples: the closure reads nothing that can change, so jacx's cache can vouch for it
     for entry in entries:
         validate_tree(entry)
-    fixed = dict(params or {})
-    variables = list(variables)
+    fixed = tuple(dict(params or {}).items())
+    variables = tuple(variables)
 
     def f(x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
@@ -154,7 +154,7 @@ def to_jax(
                 f"{[str(v) for v in variables]}, got shape {x.shape}. Use jax.vmap for batches."
             )
         env = {v: x[i] for i, v in enumerate(variables)}
-        env.update({k: jnp.asarray(v, x.dtype) for k, v in fixed.items()})
+        env.update({k: jnp.asarray(v, x.dtype) for k, v in fixed})
         values = [jnp.broadcast_to(_walk(e, env, x.dtype), ()) for e in entries]
         return jnp.stack(values).reshape(shape)
 
