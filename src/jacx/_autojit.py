@@ -270,6 +270,9 @@ class AutoJit:
             self._records, self._last, self._last_sig = {}, None, None  # records were vouched for by the old guard
             if isinstance(found, Guard):
                 self._guard = found
+            elif found.inside_transform:  # f is part of the user's own jit/grad trace: nothing to add, nothing to say
+                self._guard = None
+                return self.eager(*args, **kwargs)
             else:
                 self._guard, self._reason = None, found
                 warn_once(("state", _code_of(self.f)), (

@@ -37,7 +37,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Guard", "analyze", "is_library_name"]
+__all__ = ["Guard", "Ident", "Unprovable", "analyze", "is_library_name"]
 
 _TRUSTED_TOP = frozenset({
     "jax", "jaxlib", "numpy", "scipy", "math", "cmath", "operator", "functools", "itertools", "builtins",
@@ -138,6 +138,17 @@ class _Unprovable(Exception):
     """Raised inside the analysis with the reason a function may change behind our back."""
 
 
+class _InsideTransform(_Unprovable):
+    """The function closes over a value an enclosing JAX transformation is tracing: it is part of that trace."""
+
+
+class Unprovable(str):
+    """The reason no guard could be made (a string); ``inside_transform`` when ``f`` closes over a value being
+    traced by an enclosing JAX transformation, where compiling separately cannot help anyway."""
+
+    inside_transform = False
+
+
 def _get_attr(obj: Any, name: str) -> Callable[[], Any]:
     return functools.partial(getattr, obj, name)
 
@@ -173,7 +184,9 @@ class _Analysis:
         if len(self.seen) > _MAX_NODES:
             raise _Unprovable(f"it reaches more than {_MAX_NODES} objects")
         if isinstance(v, jax.core.Tracer):
-            raise _Unprovable(f"{where} is a value being traced by an enclosing JAX transformation")
+            raise _InsideTransform(f"{where} is a value being traced by an enclosing JAX transformation")
+        if type(v).__module__.startswith("sympy.") and hasattr(v, "free_symbols"):
+            return  # SymPy expressions are immutable
         if isinstance(v, enum.Enum):  # a member is constant, but its class's methods and attributes are not
             self.value(type(v), f"the class of {where}")
             return
@@ -381,7 +394,7 @@ class _Analysis:
         return None
 
 
-def analyze(f: Any) -> Guard | str:
+def analyze(f: Any) -> Guard | Unprovable:
     """A :class:`Guard` that holds exactly while ``f`` reads the same state, or the reason (a string) why no such
     guard can be made (``f`` reads something that can change in place).
 
@@ -396,7 +409,9 @@ def analyze(f: Any) -> Guard | str:
     try:
         analysis.value(f, _describe(f))
     except _Unprovable as why:
-        return str(why)
+        reason = Unprovable(str(why))
+        reason.inside_transform = isinstance(why, _InsideTransform)
+        return reason
     except RecursionError:
-        return "its state is nested too deeply to check"
+        return Unprovable("its state is nested too deeply to check")
     return Guard(analysis.getters, analysis.expected)

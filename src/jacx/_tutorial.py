@@ -142,7 +142,8 @@ def _exercise_4(out: TextIO) -> None:
     s = 1 / (1 + np.exp(-z))
     formula = np.diag(s * (1 - s)) @ W
     sym = _both(out, sj, {"x1": x[0], "x2": x[1]}, read=False)
-    ad = _ad(lambda v: jax.nn.sigmoid(jnp.asarray(W) @ v + jnp.asarray(b)), x)
+    W_jax, b_jax = jnp.asarray(W), jnp.asarray(b)  # JAX arrays are immutable: the compiled layer can be reused
+    ad = _ad(lambda v: jax.nn.sigmoid(W_jax @ v + b_jax), x)
     out.write(f"diag(sigma'(Wx + b)) W from NumPy:\n{matrix_text(formula, sj.variables)}\n"
               f"max |formula - symbolic| = {np.max(np.abs(formula - sym)):.1e}, "
               f"max |formula - AD of the jnp layer| = {np.max(np.abs(formula - ad)):.1e}\n")

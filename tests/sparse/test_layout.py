@@ -17,9 +17,11 @@ def irregular(m=30, n=40, per_row=3, seed=0):
     cols = np.concatenate([rng.choice(n, per_row, replace=False) for _ in range(m)])
     w = rng.normal(size=len(rows))
 
+    cols_j, rows_j, w_j = jnp.asarray(cols), jnp.asarray(rows), jnp.asarray(w)  # immutable: f stays on the fast path
+
     def f(x):
-        xc = x[cols]
-        return jax.ops.segment_sum(jnp.sin(xc) * xc**2 + w * xc, rows, num_segments=m)
+        xc = x[cols_j]
+        return jax.ops.segment_sum(jnp.sin(xc) * xc**2 + w_j * xc, rows_j, num_segments=m)
 
     expected = sp.csr_array((np.ones(len(rows), bool), (rows, cols)), shape=(m, n))
     return f, jnp.linspace(-1.0, 1.5, n), expected

@@ -21,7 +21,7 @@ def _ops(rng: np.random.Generator) -> dict:
     sidx = rng.integers(0, N, size=5)
     mat = (rng.random((N, N)) < 0.15) * rng.normal(size=(N, N))
     mask = rng.random(N) < 0.5
-    kernel = rng.normal(size=3)
+    kernel = jnp.asarray(rng.normal(size=3))  # immutable: the compiled function can be reused
     k = int(rng.integers(1, N))
     start = int(rng.integers(0, 6))
     return {
@@ -70,7 +70,7 @@ def test_random_compositions(seed, names, mode):
     try:
         rng = np.random.default_rng(seed)
         ops = _ops(rng)
-        chain = [ops[n] for n in names]
+        chain = tuple(ops[n] for n in names)
 
         def f(x):
             for op in chain:
