@@ -17,11 +17,12 @@ N = 12
 
 
 def _ops(rng: np.random.Generator) -> dict:
-    idx = rng.integers(0, N, size=N)
-    sidx = rng.integers(0, N, size=5)
-    mat = (rng.random((N, N)) < 0.15) * rng.normal(size=(N, N))
-    mask = rng.random(N) < 0.5
-    kernel = jnp.asarray(rng.normal(size=3))  # immutable: the compiled function can be reused
+    # JAX arrays (immutable), so the prepared Jacobians can trust them between calls
+    idx = jnp.asarray(rng.integers(0, N, size=N))
+    sidx = jnp.asarray(rng.integers(0, N, size=5))
+    mat = jnp.asarray((rng.random((N, N)) < 0.15) * rng.normal(size=(N, N)))
+    mask = jnp.asarray(rng.random(N) < 0.5)
+    kernel = jnp.asarray(rng.normal(size=3))
     k = int(rng.integers(1, N))
     start = int(rng.integers(0, 6))
     return {
