@@ -50,7 +50,8 @@ _UNTRACEABLE_UNDER_JIT = (jax.errors.ConcretizationTypeError, jax.errors.TracerI
                           jax.errors.TracerBoolConversionError)
 _MAX_PROGRAMS_PER_FUNCTION = 32  # distinct programs one function object may produce before jacx stops compiling it
 _MAX_RECORDS = 16  # argument layouts remembered per function for the guarded fast path
-_BAKE_AFTER_CALLS = 8  # a state used this often gets an executable with its constants folded in
+_BAKE_AFTER_CALLS = 256  # a state used this often gets its own executable with its constants folded in (one more
+# compile, worth it only for long loops: factories' closures called a few times each keep sharing one program)
 _BAKE_MAX_ENTRIES = 1 << 22  # ... unless its constants are larger than this (they then stay arguments)
 
 _programs = BoundedCache("compiled programs", maxsize=256)
@@ -170,7 +171,8 @@ class _Record:
     __slots__ = ("program", "consts", "literals", "calls", "baked")
 
     def __init__(self, program: _Program, consts: Any, literals: dict) -> None:
-        self.program, self.consts, self.literals = program, consts, literals
+        # on the device once, rather than sent with every call
+        self.program, self.consts, self.literals = program, jax.device_put(consts), jax.device_put(literals)
         self.calls = 0
         self.baked: Callable | None = None
 
@@ -266,7 +268,9 @@ class AutoJit:
             if record is not None:
                 return record.run(leaves)
         elif self._reason is None:
-            found = analyze(self.f)
+            # a rebound global or attribute holding another array or number: the same guard with the new objects
+            # (no new analysis needed); anything else: analyse again
+            found = (guard.refreshed() if guard is not None else None) or analyze(self.f)
             self._records, self._last, self._last_sig = {}, None, None  # records were vouched for by the old guard
             if isinstance(found, Guard):
                 self._guard = found

@@ -11,10 +11,11 @@ Identity proves equality only for objects that cannot change in place and cannot
 them. So the guard keeps a strong reference to every object it compares against (an id can never be reused for
 another object while it is alive), and :func:`analyze` accepts only objects whose value cannot change: numbers,
 strings, tuples of such, JAX arrays (immutable), NumPy scalars and dtypes, functions (analysed recursively),
-modules of numerical libraries. Anything that can change in place -- a dict or list of parameters, a NumPy array,
-an object with attributes, a user module or class, a function that assigns globals or calls ``globals()`` -- makes
-the function *unprovable*; :func:`analyze` then returns the reason as a string and the caller re-traces ``f`` on
-every call instead of trusting a cached trace.
+modules of numerical libraries; objects of the user's classes are guarded attribute by attribute together with
+their class (methods, class attributes), so rebinding ``model.W`` is seen. Anything that can change in place
+without a new binding -- a dict or list of parameters, a NumPy array, an iterator, a user module, a function that
+assigns globals or calls ``globals()`` -- makes the function *unprovable*; :func:`analyze` then returns the reason
+and the caller re-traces ``f`` on every call instead of trusting a cached trace.
 
 Functions of trusted libraries (JAX, NumPy, SciPy, math, ...) are taken as constant apart from their closure
 cells, which are analysed like any other (``jax.vmap(g)`` keeps ``g`` in a cell). ``numpy.random`` and Python's
@@ -91,11 +92,12 @@ class Guard:
     False
     """
 
-    __slots__ = ("getters", "expected")
+    __slots__ = ("getters", "expected", "slots")
 
-    def __init__(self, getters: list[Callable[[], Any]], expected: list[Any]) -> None:
+    def __init__(self, getters: list[Callable[[], Any]], expected: list[Any], slots: list[bool] | None = None) -> None:
         self.getters = tuple(getters)
         self.expected = tuple(expected)  # strong references: an id cannot be reused while we hold the object
+        self.slots = tuple(slots) if slots is not None else (False,) * len(self.getters)
 
     def holds(self) -> bool:
         try:
@@ -106,9 +108,41 @@ class Guard:
             return False
         return True
 
+    def refreshed(self) -> Guard | None:
+        """When the guard fails only because value slots now hold other immutable leaves (a rebound global array,
+        a new float, a new attribute value), the guard for the new state, made without a new analysis (the
+        leaves bring no further reads); otherwise ``None``.
+
+        >>> import jax.numpy as jnp
+        >>> w = jnp.ones(2)
+        >>> g = analyze(lambda x: w * x)
+        >>> w = jnp.zeros(2)
+        >>> g.holds(), g.refreshed().holds()
+        (False, True)
+        """
+        new = list(self.expected)
+        for i, (get, want, slot) in enumerate(zip(self.getters, self.expected, self.slots)):
+            try:
+                now = get()
+            except Exception:
+                return None
+            if now is want:
+                continue
+            if not (slot and _is_leaf(now) and _is_leaf(want)):
+                return None
+            new[i] = now
+        return Guard(list(self.getters), new, list(self.slots))
+
     def values(self) -> tuple:
         """The guarded objects, for use in a cache key (compare them by identity, see :class:`Ident`)."""
         return tuple(Ident(v) for v in self.expected)
+
+
+def _is_leaf(v: Any) -> bool:
+    """An immutable value that reaches nothing else (so guarding it adds no further reads)."""
+    if isinstance(v, jax.core.Tracer) or isinstance(v, enum.Enum):
+        return False
+    return isinstance(v, (jax.Array, type(None), bool, int, float, complex, str, bytes, np.generic))
 
 
 class Ident:
@@ -161,17 +195,21 @@ class _Analysis:
     def __init__(self) -> None:
         self.getters: list[Callable[[], Any]] = []
         self.expected: list[Any] = []
+        self.slots: list[bool] = []
         self.seen: set[int] = set()
         self.globals_seen: set[tuple[int, str]] = set()
         self.keep: list[Any] = []  # so that ids in `seen` stay unique during the walk
 
-    def guard(self, getter: Callable[[], Any], value: Any) -> None:
+    def guard(self, getter: Callable[[], Any], value: Any, slot: bool = True) -> None:
+        """Add a read. ``slot``: the read names one value (a global, a cell, an attribute, a dict entry) that may
+        be replaced by another immutable leaf without re-analysis; structural reads (sizes, code, classes) may not."""
         self.getters.append(getter)
         self.expected.append(value)
+        self.slots.append(slot)
 
     def mapping(self, d: dict, where: str) -> None:
         """A small dict that is part of a function (keyword defaults, partial keywords): guard its entries."""
-        self.guard(functools.partial(len, d), len(d))
+        self.guard(functools.partial(len, d), len(d), slot=False)
         for k, v in d.items():
             self.guard(functools.partial(d.get, k, _MISSING), v)
             self.value(v, f"{where}[{k!r}]")
@@ -252,7 +290,7 @@ class _Analysis:
         if is_library_name(module):
             state = getattr(v, "__dict__", None)
             if isinstance(state, dict):  # e.g. jax's HashablePartial: guard and analyse each attribute
-                self.guard(functools.partial(len, state), len(state))
+                self.guard(functools.partial(len, state), len(state), slot=False)
                 for k, item in state.items():
                     self.guard(functools.partial(state.get, k, _MISSING), item)
                     if type(item) is dict:  # a library object's own small dict (keyword arguments)
@@ -266,11 +304,11 @@ class _Analysis:
         """An object of a user's class: its class (methods, class attributes) and every attribute it holds are
         guarded; what those attributes are is analysed like any other value."""
         cls = type(v)
-        self.guard(functools.partial(type, v), cls)  # __class__ can be reassigned
+        self.guard(functools.partial(type, v), cls, slot=False)  # __class__ can be reassigned
         self.value(cls, f"the class of {where}")
         state = getattr(v, "__dict__", None)
         if isinstance(state, dict):
-            self.guard(functools.partial(len, state), len(state))
+            self.guard(functools.partial(len, state), len(state), slot=False)
             for k, item in state.items():
                 self.guard(functools.partial(state.get, k, _MISSING), item)
                 self.value(item, f"{where}.{k}")
@@ -288,9 +326,9 @@ class _Analysis:
 
     def function(self, fn: types.FunctionType, where: str) -> None:
         name = _describe(fn)
-        self.guard(_get_attr(fn, "__code__"), fn.__code__)
-        self.guard(_get_attr(fn, "__defaults__"), fn.__defaults__)
-        self.guard(_get_attr(fn, "__kwdefaults__"), fn.__kwdefaults__)
+        self.guard(_get_attr(fn, "__code__"), fn.__code__, slot=False)
+        self.guard(_get_attr(fn, "__defaults__"), fn.__defaults__, slot=False)
+        self.guard(_get_attr(fn, "__kwdefaults__"), fn.__kwdefaults__, slot=False)
         if fn.__defaults__:
             self.value(fn.__defaults__, f"the default arguments of {name}")
         if fn.__kwdefaults__:
@@ -306,7 +344,7 @@ class _Analysis:
         if state:
             self.mapping(state, f"the attributes of {name}")
         else:
-            self.guard(functools.partial(len, state), 0)
+            self.guard(functools.partial(len, state), 0, slot=False)
         defined_in = fn.__globals__.get("__name__")  # not __module__, which functools.wraps overwrites
         if is_library_name(defined_in) and not fn.__code__.co_filename.startswith("<"):
             return  # a library's globals are taken as constant (code typed at a prompt or in a doctest is not)
@@ -319,7 +357,7 @@ class _Analysis:
             if k is object or is_library_name(k.__module__):
                 continue
             space = k.__dict__
-            self.guard(functools.partial(len, space), len(space))
+            self.guard(functools.partial(len, space), len(space), slot=False)
             for attr, item in space.items():
                 if attr.startswith("__") and attr.endswith("__"):
                     if attr not in _CLASS_DUNDERS:
@@ -414,4 +452,4 @@ def analyze(f: Any) -> Guard | Unprovable:
         return reason
     except RecursionError:
         return Unprovable("its state is nested too deeply to check")
-    return Guard(analysis.getters, analysis.expected)
+    return Guard(analysis.getters, analysis.expected, analysis.slots)

@@ -38,7 +38,8 @@ from ._guards import Guard, Ident, analyze
 __all__ = ["Traced", "trace", "evaluator"]
 
 _SMALL_ARRAY = 1024  # parameters holding arrays up to this size are keyed by value, larger ones by identity
-_PACK_LIMIT = 1 << 16  # constants up to this many entries travel packed into one array per dtype
+_PACK_LIMIT = 1 << 12  # constants up to this many entries travel packed into one array per dtype (larger ones
+# would be copied into the pack on every trace; they travel as they are)
 
 
 class Traced:
@@ -94,7 +95,7 @@ def trace(f: Callable, leaves: list, in_tree: Any) -> Traced:
         name = np.dtype(dtype).name
         slots[pos] = (name, len(packed[name]))
         packed[name].append(literals[k])
-    arrays = {name: jnp.asarray(np.asarray(vals, dtype=name)) for name, vals in packed.items()}
+    arrays = {name: np.asarray(vals, dtype=name) for name, vals in packed.items()}  # sent with the call
     consts, layout = _pack_consts(closed.consts)
     return Traced(closed.jaxpr, consts, arrays, slots, out_tree, (key, layout), in_avals, layout)
 
@@ -119,11 +120,19 @@ def _pack_consts(consts: list) -> tuple[tuple[dict, list], tuple]:
         parts.append(c)
     packed = {}
     for name, parts in groups.items():
-        if all(isinstance(q, np.ndarray) for q in parts):
-            packed[name] = jnp.asarray(np.concatenate([np.ravel(q) for q in parts]).astype(name, copy=False))
+        if all(isinstance(q, np.ndarray) or _on_host(q) for q in parts):  # pack on the host: no device dispatch
+            packed[name] = np.concatenate([np.ravel(np.asarray(q)) for q in parts]).astype(name, copy=False)
         else:
             packed[name] = jnp.concatenate([jnp.ravel(jnp.asarray(q)) for q in parts])
     return (packed, loose), tuple(layout)
+
+
+def _on_host(a: Any) -> bool:
+    """A JAX array whose buffer lives in host memory (CPU), so NumPy can read it without a transfer."""
+    try:
+        return isinstance(a, jax.Array) and all(d.platform == "cpu" for d in a.devices())
+    except Exception:  # a deleted or not yet materialised array
+        return False
 
 
 def _unpack_consts(consts: tuple[dict, list], layout: tuple) -> list:

@@ -440,3 +440,16 @@ def test_switching_precision_between_calls():
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     assert first.dtype == jnp.float32
+
+
+def test_refreshed_guard_never_skips_a_new_key():
+    # a dict of keyword arguments grows: its size guard is structural, so the new entry is analysed, not assumed
+    def base(v, **kw):
+        return sum(jnp.sin(w * v) for w in kw.values())
+
+    f = functools.partial(base, a=jnp.array(1.0))
+    _check(f)
+    f.keywords["b"] = jnp.array(3.0)
+    _check(f)
+    f.keywords["b"] = jnp.array(-2.0)  # a value slot: refreshed without analysis, still current
+    _check(f)
