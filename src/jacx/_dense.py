@@ -89,7 +89,8 @@ def _jacobian_impl(
     forward = mode == "forward" or (mode == "auto" and n <= m)
     itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
     compiled = any(isinstance(leaf, jax.core.Tracer) for leaf in in_leaves)  # inside jit: fewer copies at peak
-    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size, compiled=compiled)
+    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size, compiled=compiled,
+                       reverse=not forward)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
 
     if forward:
