@@ -261,7 +261,8 @@ class AutoJit:
                        "with that argument marked static.")
             return self.eager(*args, **kwargs)
         # settings such as x64 or the promotion rules change how a function traces: part of every key
-        sig = (_trace_context(), in_tree, tuple(jax.typeof(leaf) for leaf in leaves))
+        sig = (_trace_context(), in_tree,
+               tuple(leaf.aval if type(leaf) is _CONCRETE_ARRAY else jax.typeof(leaf) for leaf in leaves))
         guard = self._guard
         if guard is not None and guard.holds():
             record = self._records.get(sig)

@@ -40,6 +40,7 @@ __all__ = ["Traced", "trace", "evaluator"]
 _SMALL_ARRAY = 1024  # parameters holding arrays up to this size are keyed by value, larger ones by identity
 _PACK_LIMIT = 1 << 12  # constants up to this many entries travel packed into one array per dtype (larger ones
 # would be copied into the pack on every trace; they travel as they are)
+_PACK_MIN_COUNT = 8  # ... and only when there are more constants than this
 
 
 class Traced:
@@ -106,9 +107,10 @@ def _pack_consts(consts: list) -> tuple[tuple[dict, list], tuple]:
     groups: dict = {}
     loose: list = []
     layout = []
+    few = len(consts) <= _PACK_MIN_COUNT  # a handful of arguments costs less than packing them
     for c in consts:
         size = int(np.size(c))
-        if isinstance(c, jax.core.Tracer) or size > _PACK_LIMIT or not isinstance(c.dtype, np.dtype):
+        if few or isinstance(c, jax.core.Tracer) or size > _PACK_LIMIT or not isinstance(c.dtype, np.dtype):
             # tracers, large arrays and extended dtypes (PRNG keys) travel as they are
             layout.append(("loose", len(loose)))
             loose.append(c)
