@@ -16,6 +16,7 @@ from jacx.sparse._compress import Coloring, InvalidColoringError, check_coloring
 from jacx.sparse._detect import SparsityWarning, sparsity
 from jacx.sparse._plot import spy
 from jacx.sparse._prepared import SparseJacobian, jacobian
+from jacx.sparse._pytree import SparsePytreeJacobian
 from jacx.sparse._scipy import for_scipy, scipy_jac, scipy_jac_sparsity, to_scipy
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidColoringError",
     "SparseCheck",
     "SparseJacobian",
+    "SparsePytreeJacobian",
     "SparsityWarning",
     "check_coloring",
     "check_sparse_jacobian",

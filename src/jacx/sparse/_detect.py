@@ -221,8 +221,9 @@ def _key(x: jax.Array, args: tuple) -> tuple:
     return (tuple(x.shape), str(x.dtype), tree, tuple((jnp.shape(a), str(jnp.result_type(a))) for a in leaves))
 
 
-def sparsity(f: Callable, x: Any, *, args: tuple = ()) -> sp.csr_array:
-    """Global sparsity pattern of the Jacobian of ``f`` at inputs shaped like ``x``.
+def sparsity(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+             args: tuple = ()) -> sp.csr_array:
+    """Global sparsity pattern of the Jacobian of ``f`` at inputs shaped like the example arguments.
 
     Returns a boolean ``scipy.sparse.csr_array`` of shape ``(m, n)`` over the flattened output and input.  It is
     detected from the jaxpr of ``f``, so it holds for every input of that shape and dtype, and it is conservative:
@@ -237,7 +238,36 @@ def sparsity(f: Callable, x: Any, *, args: tuple = ()) -> sp.csr_array:
     array([[1, 1, 0, 0],
            [0, 1, 1, 0],
            [0, 0, 1, 1]])
+
+    Like :func:`jacx.sparse.jacobian`, ``sparsity(f, *example_args, argnums=0, has_aux=False)`` takes several
+    arguments and pytrees: rows are the output flattened in ``ravel_pytree`` order, columns the differentiated
+    arguments flattened in ``ravel_pytree`` order (of the tuple of them when ``argnums`` is a tuple); the other
+    arguments are not differentiated and the pattern holds for all their values.
+
+    >>> g = lambda a, t, b: (a["u"] * t, b[::-1])
+    >>> a = {"u": jnp.ones(2)}
+    >>> jacx.sparse.sparsity(g, a, 2.0, jnp.ones(2), argnums=(0, 2)).toarray().astype(int)
+    array([[1, 0, 0, 0],
+           [0, 1, 0, 0],
+           [0, 0, 0, 1],
+           [0, 0, 1, 0]])
     """
+    from jacx.sparse._pytree import is_single_array, prepare_flat
+
+    if args:
+        if len(example_args) != 1:
+            raise JacxUsageError(
+                f"sparsity: received {len(example_args)} positional example arguments and args=; expected the "
+                "extra arguments in one place. Fix: pass them positionally, sparsity(f, x, *args)."
+            )
+        example_args = (example_args[0], *tuple(args))
+    if not example_args:
+        raise JacxUsageError("sparsity: received no example arguments; expected f's arguments after f. "
+                             "Fix: call jacx.sparse.sparsity(f, x) or sparsity(f, *args, argnums=...).")
+    if not (type(argnums) is int and argnums == 0 and not has_aux and is_single_array(example_args[0])):
+        flat_f, x, rest, _, _ = prepare_flat(f, example_args, argnums, has_aux, "jacx.sparse.sparsity")
+        return detect(flat_f, x, rest).pattern.copy()
+    x, args = example_args[0], tuple(example_args[1:])
     return detect(f, x, args).pattern.copy()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,9 @@ from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_split
 from jacx.sparse._coloring import color_columns, color_rows
 from jacx.sparse._compress import Coloring
 from jacx.sparse._detect import detect
+
+if TYPE_CHECKING:
+    from jacx.sparse._pytree import SparsePytreeJacobian
 
 __all__ = ["SparseJacobian", "jacobian"]
 
@@ -281,18 +284,57 @@ class SparseJacobian:
         p = self.sparsity
         return sp.csr_array((vals, p.indices.copy(), p.indptr.copy()), shape=p.shape)
 
+    def _index_layout(self) -> Any:
+        from jacx.sparse._pytree import Layout
+
+        layout = getattr(self, "_layout_cache", None)
+        if layout is None:
+            example = getattr(self, "_example", None) or (jax.ShapeDtypeStruct(self._shape_in, self._dtype),)
+            out = jax.eval_shape(self._user_f, *example)
+            layout = self._layout_cache = Layout(example, 0, out)
+        return layout
+
+    def input_index(self, j: int) -> tuple[int, str, tuple[int, ...]]:
+        """``(0, "", index within x)`` of column ``j`` (as for :class:`SparsePytreeJacobian`, whose argument 0
+        is ``x``)."""
+        return self._index_layout().input_index(j)
+
+    def output_index(self, i: int) -> tuple[str, tuple[int, ...]]:
+        """``(leaf path, index within the leaf)`` of row ``i`` (the path is ``""`` for an array output)."""
+        return self._index_layout().output_index(i)
+
     def __repr__(self) -> str:
         m, n = self.shape
         return f"SparseJacobian({m}x{n}, nnz={self.sparsity.nnz}, mode={self.mode!r}, n_colors={self.n_colors})"
 
 
-def jacobian(f: Callable, x: Any, *, mode: Mode = "auto", args: tuple = ()) -> SparseJacobian:
-    """Prepare the sparse Jacobian of ``f`` for inputs shaped like ``x``.
+def _check_mode(mode: Any) -> None:
+    if mode not in _MODES:
+        raise JacxUsageError(
+            f"sparse jacobian: received mode={mode!r}; expected one of {', '.join(map(repr, _MODES))}. "
+            "Fix: pass one of those (\"auto\" picks the fewest products)."
+        )
+
+
+def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+             mode: Mode = "auto", args: tuple = ()) -> SparseJacobian | SparsePytreeJacobian:
+    """Prepare the sparse Jacobian of ``f`` for inputs shaped like the example arguments.
 
     Preparation traces ``f``, detects its sparsity and colors it, once.  ``mode`` is ``"forward"`` (JVPs),
-    ``"reverse"`` (VJPs), ``"bidirectional"`` (both) or ``"auto"`` (the fewest products).  With ``args`` (example
+    ``"reverse"`` (VJPs), ``"bidirectional"`` (both) or ``"auto"`` (the fewest products).
+
+    With one array ``x`` (``jacobian(f, x)``) the result is a :class:`SparseJacobian`.  With ``args`` (example
     extra arguments, not differentiated) ``f`` is called as ``f(x, *args)`` and the prepared callable as
     ``jac(x, *args)``; the pattern holds for all values of ``args``.
+
+    In general ``jacobian(f, *example_args, argnums=0, has_aux=False)`` differentiates ``f(*example_args)`` with
+    respect to the arguments ``argnums`` (an int or a tuple of ints), which may be pytrees of float arrays; the
+    other arguments are traced but not differentiated (the pattern holds for all their values).  The result, a
+    :class:`SparsePytreeJacobian`, is called with arguments of the same structure and shapes and returns a BCOO
+    over the output flattened in ``ravel_pytree`` order and the differentiated arguments flattened in
+    ``ravel_pytree`` order (of the tuple of them when ``argnums`` is a tuple); with ``has_aux=True`` (``f``
+    returns ``(output, aux)``) it returns ``(BCOO, aux)``.  ``jac.input_index(j)`` and ``jac.output_index(i)`` map
+    a column (row) back to its argument, leaf path and index within the leaf.
 
     >>> import jax.numpy as jnp
     >>> import jacx.sparse
@@ -301,12 +343,38 @@ def jacobian(f: Callable, x: Any, *, mode: Mode = "auto", args: tuple = ()) -> S
     (2, 'forward')
     >>> jac(jnp.ones(5)).todense().shape
     (5, 5)
+
+    Pytrees and several arguments:
+
+    >>> def f(params, x):
+    ...     return {"y": params["w"] * x, "s": jnp.sum(params["b"] ** 2)}
+    >>> params = {"b": jnp.ones(2), "w": jnp.ones(3)}
+    >>> jac = jacx.sparse.jacobian(f, params, jnp.arange(3.0))      # argnums=0: params
+    >>> jac(params, jnp.arange(3.0)).todense()
+    Array([[2., 2., 0., 0., 0.],
+           [0., 0., 0., 0., 0.],
+           [0., 0., 0., 1., 0.],
+           [0., 0., 0., 0., 2.]], dtype=float32)
+    >>> jac.input_index(3), jac.output_index(3)
+    ((0, "['w']", (1,)), ("['y']", (2,)))
     """
-    if mode not in _MODES:
-        raise JacxUsageError(
-            f"sparse jacobian: received mode={mode!r}; expected one of {', '.join(map(repr, _MODES))}. "
-            "Fix: pass one of those (\"auto\" picks the fewest products)."
-        )
+    from jacx.sparse._pytree import is_single_array
+
+    if args:
+        if len(example_args) != 1:
+            raise JacxUsageError(
+                f"sparse jacobian: received {len(example_args)} positional example arguments and args=; expected "
+                "the extra arguments in one place. Fix: pass them positionally, jacobian(f, x, *args)."
+            )
+        example_args = (example_args[0], *tuple(args))
+    if not example_args:
+        raise JacxUsageError("sparse jacobian: received no example arguments; expected f's arguments after f. "
+                             "Fix: call jacx.sparse.jacobian(f, x) or jacobian(f, *args, argnums=...).")
+    legacy = (type(argnums) is int and argnums == 0 and not has_aux and is_single_array(example_args[0]))
+    if not legacy:
+        return _jacobian_pytree(f, example_args, argnums, has_aux, mode)
+    x, args = example_args[0], tuple(example_args[1:])
+    _check_mode(mode)
     t0 = time.perf_counter()
     x = jnp.asarray(x)
     found = detect(f, x, args)
@@ -324,5 +392,20 @@ def jacobian(f: Callable, x: Any, *, mode: Mode = "auto", args: tuple = ()) -> S
     coloring = _choose(pattern, mode, tuple(x.shape), out_shape, fwd_ok, rev_ok)
     t2 = time.perf_counter()
     jac = SparseJacobian(f, x, coloring, pattern, mode)
+    jac._example = (jax.ShapeDtypeStruct(x.shape, x.dtype), *jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args))  # for the index helpers
     jac.preparation = {"detection": t1 - t0, "coloring": t2 - t1, "total": time.perf_counter() - t0}
     return jac
+
+
+def _jacobian_pytree(f: Callable, example_args: tuple, argnums: Any, has_aux: bool, mode: Mode
+                     ) -> SparsePytreeJacobian:
+    from jacx.sparse._pytree import SparsePytreeJacobian, is_leaf, prepare_flat
+
+    _check_mode(mode)
+    t0 = time.perf_counter()
+    flat_f, x, rest, nums, out = prepare_flat(f, example_args, argnums, has_aux, "jacx.sparse.jacobian")
+    flat = jacobian(flat_f, x, mode=mode, args=rest)
+    flat.preparation = dict(flat.preparation, total=time.perf_counter() - t0)
+    single = not isinstance(nums, tuple) and is_leaf(example_args[nums])
+    return SparsePytreeJacobian(f, flat, example_args, nums, out, has_aux, single)
