@@ -252,18 +252,9 @@ def sparsity(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
            [0, 0, 0, 1],
            [0, 0, 1, 0]])
     """
-    from jacx.sparse._pytree import is_single_array, prepare_flat
+    from jacx.sparse._pytree import example_arguments, is_single_array, prepare_flat
 
-    if args:
-        if len(example_args) != 1:
-            raise JacxUsageError(
-                f"sparsity: received {len(example_args)} positional example arguments and args=; expected the "
-                "extra arguments in one place. Fix: pass them positionally, sparsity(f, x, *args)."
-            )
-        example_args = (example_args[0], *tuple(args))
-    if not example_args:
-        raise JacxUsageError("sparsity: received no example arguments; expected f's arguments after f. "
-                             "Fix: call jacx.sparse.sparsity(f, x) or sparsity(f, *args, argnums=...).")
+    example_args = example_arguments(example_args, args, "sparsity", "sparsity(f, x)")
     if not (type(argnums) is int and argnums == 0 and not has_aux and is_single_array(example_args[0])):
         flat_f, x, rest, _, _ = prepare_flat(f, example_args, argnums, has_aux, "jacx.sparse.sparsity")
         return detect(flat_f, x, rest).pattern.copy()

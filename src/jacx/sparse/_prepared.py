@@ -358,18 +358,9 @@ def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
     >>> jac.input_index(3), jac.output_index(3)
     ((0, "['w']", (1,)), ("['y']", (2,)))
     """
-    from jacx.sparse._pytree import is_single_array
+    from jacx.sparse._pytree import example_arguments, is_single_array
 
-    if args:
-        if len(example_args) != 1:
-            raise JacxUsageError(
-                f"sparse jacobian: received {len(example_args)} positional example arguments and args=; expected "
-                "the extra arguments in one place. Fix: pass them positionally, jacobian(f, x, *args)."
-            )
-        example_args = (example_args[0], *tuple(args))
-    if not example_args:
-        raise JacxUsageError("sparse jacobian: received no example arguments; expected f's arguments after f. "
-                             "Fix: call jacx.sparse.jacobian(f, x) or jacobian(f, *args, argnums=...).")
+    example_args = example_arguments(example_args, args, "sparse jacobian", "jacobian(f, x)")
     legacy = (type(argnums) is int and argnums == 0 and not has_aux and is_single_array(example_args[0]))
     if not legacy:
         return _jacobian_pytree(f, example_args, argnums, has_aux, mode)

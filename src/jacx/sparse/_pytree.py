@@ -54,6 +54,25 @@ def is_single_array(x: Any) -> bool:
         isinstance(x, (list, tuple)) and len(x) > 0 and _numbers(x))
 
 
+def example_arguments(example_args: tuple, args: tuple, where: str, call: str) -> tuple:
+    """The example arguments, with the older ``args=`` keyword merged in; one-line errors for misuse.
+
+    >>> example_arguments((1.0,), (2.0,), "sparsity", "sparsity(f, x)")
+    (1.0, 2.0)
+    """
+    if args:
+        if len(example_args) != 1:
+            raise JacxUsageError(
+                f"{where}: received {len(example_args)} positional example arguments and args=; expected the extra "
+                f"arguments in one place. Fix: pass them positionally, {call[:-1]}, *args)."
+            )
+        example_args = (example_args[0], *tuple(args))
+    if not example_args:
+        raise JacxUsageError(f"{where}: received no example arguments; expected f's arguments after f. "
+                             f"Fix: call jacx.sparse.{call} or {call[:-2]}*args, argnums=...).")
+    return example_args
+
+
 def _flat_function(f: Callable, argnums: int | tuple[int, ...], nargs: int, unravel: Any, has_aux: bool) -> Callable:
     multi = isinstance(argnums, tuple)
     nums = argnums if multi else (argnums,)
