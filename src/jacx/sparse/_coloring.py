@@ -10,14 +10,15 @@ keeps the fewest colors.  Every returned coloring has been validated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from jacx._errors import JacxInternalError, JacxUsageError
 from jacx.sparse._compress import Coloring, _as_csr, _collisions
-from jacx.sparse._lattice import lattice_coloring
+from jacx.sparse._lattice import grid_shapes, lattice_coloring
 from jacx.sparse._pattern import unique
 
 __all__ = ["ORDERINGS", "color_columns", "color_rows"]
@@ -178,6 +179,11 @@ def _iterated(g: sp.csr_array, colors: np.ndarray, lower: int, rounds: int = 3) 
     return best
 
 
+def _lazy(make: Callable[[], list]) -> Iterator:
+    """Iterate over ``make()``, calling it only when the iteration gets that far."""
+    yield from make()
+
+
 def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[str], kind: str) -> Coloring:
     """Column coloring of ``p`` (the caller transposes for rows)."""
     for name in orderings:
@@ -205,7 +211,10 @@ def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[s
         if k < best.n_colors:
             best = Coloring(_first_fit_labels(cols), k, kind, "largest_first")
     if best.n_colors > lower and (cost <= _GRAPH_BUDGET or lower <= _LATTICE_ROW_LIMIT):
-        for shp in ([tuple(shape)] if shape and len(shape) > 1 else []) + [(n,)]:
+        # the input's own shape, then the flat numbering (bands), then grid shapes inferred from the pattern
+        # itself (a flat state vector of a grid problem), only while the lower bound is not reached
+        given = [tuple(shape)] if shape and len(shape) > 1 else []
+        for shp in itertools.chain(given, [(n,)], _lazy(lambda: [] if given else grid_shapes(p))):
             lat = lattice_coloring(p, shp, lower, best.n_colors)
             if lat is not None and lat[1] < best.n_colors:
                 used, compact = np.unique(lat[0], return_inverse=True)

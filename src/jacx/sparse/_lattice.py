@@ -17,12 +17,14 @@ import scipy.sparse as sp
 
 from jacx.sparse._pattern import duplicates, unique
 
-__all__ = ["lattice_coloring", "pair_differences"]
+__all__ = ["grid_shapes", "lattice_coloring", "pair_differences"]
 
 _MAX_DIFFS = 4096
 _MAX_CANDIDATES = 200_000
 _SAMPLE_ROWS = 4_096
 _MAX_WORK = 20_000_000
+_MAX_SHAPES = 400  # candidate grid shapes scored when the input's own shape says nothing
+_SHAPE_SAMPLE_ROWS = 256
 
 
 def pair_differences(
@@ -110,3 +112,43 @@ def _search(
             coords = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.int64)
             return (coords @ a) % k, k
     return None
+
+
+def grid_shapes(p: sp.csr_array, top: int = 6) -> list[tuple[int, ...]]:
+    """Grid shapes that may explain a pattern over a flat vector: the 2- and 3-factor shapes of ``n`` under which
+    the columns sharing a row differ by the fewest distinct coordinate differences (a stencil on a grid numbered
+    row-major differs by a handful; the wrong shape scatters them), best first.
+
+    The state of a simulation is often passed flat (what SciPy's solvers hand over); this recovers the
+    ``(fields, N, N)`` or ``(N, N, fields)`` layout so that :func:`lattice_coloring` can find stencil colorings.
+
+    >>> import numpy as np, scipy.sparse as sp
+    >>> N = 6; idx = np.arange(N * N).reshape(N, N)   # a 5-point periodic stencil, numbered row-major
+    >>> rows = np.repeat(idx.ravel(), 5)
+    >>> cols = np.stack([idx, np.roll(idx, 1, 0), np.roll(idx, -1, 0), np.roll(idx, 1, 1), np.roll(idx, -1, 1)],
+    ...                 axis=-1).ravel()
+    >>> p = sp.csr_array((np.ones(len(rows), bool), (rows, cols)), shape=(N * N, N * N))
+    >>> (6, 6) in grid_shapes(p)
+    True
+    """
+    m, n = p.shape
+    divisors = [d for d in range(2, n // 2 + 1) if n % d == 0]
+    shapes: list[tuple[int, ...]] = [(a, n // a) for a in divisors]
+    for a in divisors:
+        for b in divisors:
+            c = n // a // b if (n // a) % b == 0 else 1
+            dims = sorted((a, b, c))
+            # a field axis (u, v, ...) next to two grid axes, or a cube-like grid with two equal axes
+            if c > 1 and (dims[0] <= 16 or dims[1] == dims[2] or dims[0] == dims[1]):
+                shapes.append((a, b, c))
+    shapes = shapes[:_MAX_SHAPES]
+    if not shapes or m == 0:
+        return []
+    rows = np.unique(np.linspace(0, m - 1, min(m, _SHAPE_SAMPLE_ROWS)).astype(np.int64))
+    scored = []
+    for shape in shapes:
+        d = pair_differences(p, shape, rows)
+        if d is not None:
+            scored.append((len(d), len(shape), shape))
+    scored.sort()
+    return [shape for _, _, shape in scored[:top]]
