@@ -61,7 +61,16 @@ _state = {"enabled": os.environ.get("JACX_AUTO_JIT", "1").strip().lower() not in
 
 
 class AutoJitWarning(JacxWarning):
-    """jacx could not use its fast path for a function (it re-traces or runs it eagerly) and says why, once."""
+    """jacx could not use its fast path for a function (it re-traces or runs it eagerly) and says why, once.
+
+    >>> import warnings, jax.numpy as jnp, jacx
+    >>> params = {"w": jnp.ones(2)}                          # a dict can change in place: re-traced, and said so
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = jacx.jacobian(lambda x: params["w"] * x)(jnp.ones(2))
+    >>> any(issubclass(w.category, AutoJitWarning) for w in caught)
+    True
+    """
 
 
 def set_auto_jit(enabled: bool) -> bool:

@@ -181,6 +181,13 @@ class SparsePytreeJacobian:
     ``to_scipy(*args)`` return the Jacobian only (no aux).  ``flat`` is the :class:`SparseJacobian` of the flat
     function it evaluates; ``sparsity``, ``coloring``, ``mode``, ``n_colors``, ``layout``, ``shape`` and
     ``preparation`` are its own.
+
+    >>> import jax.numpy as jnp, jacx.sparse
+    >>> f = lambda p, x: (p["w"] * x, jnp.sum(x))            # (output, aux)
+    >>> jac = jacx.sparse.jacobian(f, {"w": jnp.ones(3)}, jnp.arange(3.0), argnums=1, has_aux=True)
+    >>> J, aux = jac({"w": jnp.array([1.0, 2.0, 3.0])}, jnp.ones(3))
+    >>> J.todense().diagonal().tolist(), float(aux), jac.input_index(2)
+    ([1.0, 2.0, 3.0], 3.0, (1, '', (2,)))
     """
 
     def __init__(self, f: Callable, flat: Any, example_args: tuple, nums: Any, out: Any, has_aux: bool,
