@@ -14,11 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from jacx._errors import JacxInternalError
-from jacx.sparse._coloring import color_columns, color_rows
+from jacx.sparse._coloring import ORDERINGS, color_columns, color_rows
 from jacx.sparse._compress import Coloring, _as_csr
 from jacx.sparse._pattern import unique
 
-__all__ = ["BiColoring", "color_bidirectional", "dense_splits"]
+__all__ = ["BiColoring", "color_bidirectional", "dense_splits", "split_lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,18 @@ def _unique_slots(lines: np.ndarray, colors: np.ndarray, k: int, read: np.ndarra
     return not np.isin(read_keys, dup).any()
 
 
+_QUICK_NNZ = 200_000  # parts with more entries are colored with the vectorised largest-first ordering only
+
+
 def _part(q: sp.csr_array, columns: bool, shape: tuple | None, live: np.ndarray | None = None) -> Coloring:
     """Column (or row) coloring of the part ``q`` of the pattern; an empty part needs no product at all."""
     size = q.shape[1] if columns else q.shape[0]
     kind = "column" if columns else "row"
     if q.nnz == 0:
         return Coloring(np.full(size, -1, dtype=np.int64), 0, kind, "empty")
-    c = color_columns(q, shape=shape) if columns else color_rows(q, shape=shape)
+    orderings = ORDERINGS if q.nnz <= _QUICK_NNZ else ("largest_first",)
+    c = (color_columns(q, shape=shape, orderings=orderings) if columns
+         else color_rows(q, shape=shape, orderings=orderings))
     return c if live is None else Coloring(np.where(live, c.colors, -1), c.n_colors, kind, c.method)
 
 
@@ -108,7 +113,7 @@ def _split(p: sp.csr_array, dense: np.ndarray, by_rows: bool, shapes: tuple, row
     return BiColoring(fwd, rev, in_dense, "dense columns by JVP")
 
 
-def _split_lower(p: sp.csr_array, dense: np.ndarray, by_rows: bool, rows: np.ndarray) -> int:
+def split_lower_bound(p: sp.csr_array, dense: np.ndarray, by_rows: bool, rows: np.ndarray) -> int:
     """A lower bound on the products of a split: the longest remaining row (column) plus one for the dense part."""
     if by_rows:
         rest = np.bincount(rows[~dense[rows]], minlength=p.shape[0])
@@ -153,8 +158,10 @@ def color_bidirectional(
     p = _as_csr(pattern)
     shapes = (in_shape, out_shape)
     rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
-    splits = [(_split_lower(p, dense, by_rows, rows), i, by_rows, dense)
-              for i, (by_rows, dense) in enumerate(dense_splits(p))]
+    # on a symmetric pattern a split by columns mirrors the split by rows with the same mask: same count
+    symmetric = p.shape[0] == p.shape[1] and (p != p.T).nnz == 0
+    splits = [(split_lower_bound(p, dense, by_rows, rows), i, by_rows, dense)
+              for i, (by_rows, dense) in enumerate(dense_splits(p)) if by_rows or not symmetric]
     best = None
     for lower, _, by_rows, dense in sorted(splits, key=lambda t: t[:2]):  # most promising first
         if best is not None and lower >= best.n_colors:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from jacx._errors import JacxInternalError, JacxUsageError
 from jacx.sparse._compress import Coloring, _as_csr, _collisions
+from jacx.sparse._embed import graph_coordinates
 from jacx.sparse._lattice import grid_shapes, lattice_coloring
 from jacx.sparse._pattern import unique
 
@@ -26,7 +27,10 @@ __all__ = ["ORDERINGS", "color_columns", "color_rows"]
 ORDERINGS = ("natural", "largest_first", "smallest_last", "incidence_degree")
 _GRAPH_BUDGET = 30_000_000  # sum over rows of nnz^2 up to which every ordering is tried
 _GRAPH_LIMIT = 300_000_000  # ... and beyond which the conflict graph is not built at all
+_LOOP_ORDER_LIMIT = 1_000_000  # conflict-graph entries up to which the orderings computed by Python loops
+# (smallest-last, incidence-degree: about a second per million entries) are tried; the vectorised ones always are
 _LATTICE_ROW_LIMIT = 64  # the lattice search looks at all column pairs of a row
+_MEX_TABLE = 4_000_000  # entries of the (vertices x colors) table a greedy round may use
 _PROBE_COST = 20_000  # sum of nnz^2 up to which a quick greedy runs before the lattice search
 
 
@@ -67,18 +71,23 @@ def _greedy(g: sp.csr_array, order: Sequence[int] | np.ndarray, lists: list | No
         c = colors[nb]
         seen = c >= 0  # exactly the earlier neighbours: the later ones are not colored yet
         width = int(c.max()) + 2 if total else 1
-        key = unique(owner[seen] * width + c[seen])
-        o, cc = key // width, key % width
-        rank = np.arange(len(key)) - np.searchsorted(o, o)
-        mex = np.bincount(o, minlength=len(ready))
-        miss = cc != rank
-        np.minimum.at(mex, o[miss], rank[miss])
+        if len(ready) * width <= _MEX_TABLE:  # smallest color not used by an earlier neighbour: a table lookup
+            used = np.zeros((len(ready), width), dtype=bool)
+            used[owner[seen], c[seen]] = True
+            mex = used.argmin(axis=1)
+        else:  # ... or, with many colors, by sorting (owner, color) pairs
+            key = unique(owner[seen] * width + c[seen])
+            o, cc = key // width, key % width
+            rank = np.arange(len(key)) - np.searchsorted(o, o)
+            mex = np.bincount(o, minlength=len(ready))
+            miss = cc != rank
+            np.minimum.at(mex, o[miss], rank[miss])
         colors[ready] = mex
         done += len(ready)
         later = nb[~seen]
         np.subtract.at(pending, later, 1)
-        cand = unique(later)
-        ready = cand[(pending[cand] == 0) & (colors[cand] < 0)]
+        cand = later[pending[later] == 0]  # the vertices whose last earlier neighbour was just colored
+        ready = unique(cand[colors[cand] < 0])
         if len(ready) and rounds >= 4 and done < 64 * rounds:  # a chain: finish sequentially
             ip, ix = lists if lists is not None else (indptr.tolist(), indices.tolist())
             out = colors.tolist()
@@ -184,6 +193,14 @@ def _lazy(make: Callable[[], list]) -> Iterator:
     yield from make()
 
 
+def _graph(p: sp.csr_array) -> list[tuple[str, np.ndarray]]:
+    """Lattice coordinates recovered from the graph of a square pattern (see ``_embed``), named by their extent."""
+    coords = graph_coordinates(p)
+    if coords is None:
+        return []
+    return [(f"{tuple(int(s) for s in coords.max(axis=0) + 1)} from the graph", coords)]
+
+
 def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[str], kind: str) -> Coloring:
     """Column coloring of ``p`` (the caller transposes for rows)."""
     for name in orderings:
@@ -211,14 +228,18 @@ def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[s
         if k < best.n_colors:
             best = Coloring(_first_fit_labels(cols), k, kind, "largest_first")
     if best.n_colors > lower and (cost <= _GRAPH_BUDGET or lower <= _LATTICE_ROW_LIMIT):
-        # the input's own shape, then the flat numbering (bands), then grid shapes inferred from the pattern
-        # itself (a flat state vector of a grid problem), only while the lower bound is not reached
+        # the input's own shape, then the flat numbering (bands), then coordinates read off the pattern's graph
+        # (a flat, interleaved or arbitrarily numbered grid), then grid shapes inferred from the index differences
+        # (a flat state whose residual is not numbered like its unknowns), only while the bound is not reached
         given = [tuple(shape)] if shape and len(shape) > 1 else []
-        for shp in itertools.chain(given, [(n,)], _lazy(lambda: [] if given else grid_shapes(p))):
-            lat = lattice_coloring(p, shp, lower, best.n_colors)
+        found = _lazy(lambda: [] if given else _graph(p))
+        inferred = _lazy(lambda: [] if given or best.method.endswith("from the graph") else
+                         [(shp, shp) for shp in grid_shapes(p)])
+        for name, where in itertools.chain([(s, s) for s in given], [((n,), (n,))], found, inferred):
+            lat = lattice_coloring(p, where, lower, best.n_colors)
             if lat is not None and lat[1] < best.n_colors:
                 used, compact = np.unique(lat[0], return_inverse=True)
-                best = Coloring(compact.astype(np.int64), len(used), kind, f"lattice{shp}")
+                best = Coloring(compact.astype(np.int64), len(used), kind, f"lattice{name}")
             if best.n_colors <= lower:
                 break
     # a lattice coloring within two colors of the lower bound is kept: on stencils greedy does far worse
@@ -230,7 +251,10 @@ def _color(p: sp.csr_array, shape: tuple[int, ...] | None, orderings: Sequence[s
         degree = np.diff(g.indptr)
         lists = None
         for name in orderings:
-            if name in ("smallest_last", "incidence_degree") and lists is None:
+            looped = name in ("smallest_last", "incidence_degree")
+            if looped and g.nnz > _LOOP_ORDER_LIMIT and len(orderings) > 1:
+                continue
+            if looped and lists is None:
                 lists = (g.indptr.tolist(), g.indices.tolist())
             order = np.arange(n) if name == "natural" else np.argsort(-degree, kind="stable") \
                 if name == "largest_first" else _order(name, *lists, degree)

@@ -22,19 +22,32 @@ __all__ = ["grid_shapes", "lattice_coloring", "pair_differences"]
 _MAX_DIFFS = 4096
 _MAX_CANDIDATES = 200_000
 _SAMPLE_ROWS = 4_096
+_FEW_ROWS = 64
 _MAX_WORK = 20_000_000
 _MAX_SHAPES = 400  # candidate grid shapes scored when the input's own shape says nothing
 _SHAPE_SAMPLE_ROWS = 256
+_MAX_FLAT_OFFSETS = 64  # distinct flat offsets of a stencil (sampled) beyond which no grid shape is tried
+
+
+def _coordinates(where: tuple[int, ...] | np.ndarray) -> np.ndarray:
+    """Each column's integer coordinates: from a shape (row-major numbering) or given as an ``n x dims`` array."""
+    if isinstance(where, np.ndarray):
+        return where.astype(np.int64, copy=False)
+    n = int(np.prod(where))
+    return np.stack(np.unravel_index(np.arange(n), where), axis=1).astype(np.int64)
 
 
 def pair_differences(
-    p: sp.csr_array, shape: tuple[int, ...], rows: np.ndarray | None = None
+    p: sp.csr_array, where: tuple[int, ...] | np.ndarray, rows: np.ndarray | None = None
 ) -> np.ndarray | None:
     """Distinct coordinate differences (one of each +/- pair) between columns that share a row of ``p``.
 
-    With ``rows``, only those rows are looked at (a sample: the caller validates the coloring it derives).
+    ``where`` is the shape of the array the columns number in row-major order, or the columns' coordinates
+    (non-negative integers, ``n x dims``).  With ``rows``, only those rows are looked at (a sample: the caller
+    validates the coloring it derives).
     """
-    n = p.shape[1]
+    coords = _coordinates(where)
+    shape = tuple(int(s) for s in coords.max(axis=0) + 1) if len(coords) else tuple(where)
     row_nnz = np.diff(p.indptr)
     if rows is not None:
         keep = np.zeros(len(row_nnz), dtype=bool)
@@ -43,7 +56,6 @@ def pair_differences(
     span = np.asarray(shape, dtype=np.int64) * 2 + 1
     # mixed-radix code with room for signed differences: code(a) - code(b) + code(shape) encodes a - b + shape
     weights = np.concatenate([np.cumprod(span[::-1])[::-1][1:], [1]]).astype(np.int64)
-    coords = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.int64)
     code_of = coords @ weights
     offset = int(np.asarray(shape, dtype=np.int64) @ weights)
     diffs = []
@@ -69,21 +81,31 @@ def pair_differences(
 
 
 def lattice_coloring(
-    p: sp.csr_array, shape: tuple[int, ...], lower: int, upper: int
+    p: sp.csr_array, where: tuple[int, ...] | np.ndarray, lower: int, upper: int
 ) -> tuple[np.ndarray, int] | None:
-    """The smallest ``k`` in ``[lower, upper)`` with a valid lattice coloring, as ``(colors, k)``, or ``None``."""
+    """The smallest ``k`` in ``[lower, upper)`` with a valid lattice coloring, as ``(colors, k)``, or ``None``.
+
+    ``where``: the shape of the array the columns number (row-major), or the columns' coordinates (``n x dims``).
+    """
     n = p.shape[1]
-    if int(np.prod(shape)) != n or n == 0:
+    if n == 0 or (len(where) != n if isinstance(where, np.ndarray) else int(np.prod(where)) != n):
         return None
+    coords = _coordinates(where)
     m = p.shape[0]
+    # a few rows first: their differences are among all rows', so a k that fails on them fails on all rows
+    few = np.linspace(0, m - 1, min(m, _FEW_ROWS)).astype(np.int64)
+    found = _search(p, coords, lower, upper, pair_differences(p, coords, few))
+    if found is None:
+        return None
+    lower = found[1]
     if m > _SAMPLE_ROWS:  # look at the ends and an even spread of rows; fall back to all rows if that fails
         sample = np.unique(np.concatenate([
             np.arange(_SAMPLE_ROWS // 8), np.arange(m - _SAMPLE_ROWS // 8, m),
             np.linspace(0, m - 1, _SAMPLE_ROWS // 2).astype(np.int64)]))
-        found = _search(p, shape, lower, upper, pair_differences(p, shape, sample))
+        found = _search(p, coords, lower, upper, pair_differences(p, coords, sample))
         if found is not None and _valid(p, *found):
             return found
-    return _search(p, shape, lower, upper, pair_differences(p, shape))
+    return _search(p, coords, lower, upper, pair_differences(p, coords))
 
 
 def _valid(p: sp.csr_array, colors: np.ndarray, k: int) -> bool:
@@ -92,12 +114,11 @@ def _valid(p: sp.csr_array, colors: np.ndarray, k: int) -> bool:
 
 
 def _search(
-    p: sp.csr_array, shape: tuple[int, ...], lower: int, upper: int, d: np.ndarray | None
+    p: sp.csr_array, coords: np.ndarray, lower: int, upper: int, d: np.ndarray | None
 ) -> tuple[np.ndarray, int] | None:
-    n = p.shape[1]
     if d is None:
         return None
-    dims = len(shape)
+    dims = coords.shape[1]
     work = 0
     # lattice colorings matter for stencils, whose optimum sits near the lower bound: search only near it
     for k in range(max(lower, 1), min(upper, 2 * lower + 8)):
@@ -108,9 +129,7 @@ def _search(
         ok = np.all((cand @ d.T) % k != 0, axis=1) if len(d) else np.ones(len(cand), dtype=bool)
         hits = np.nonzero(ok)[0]
         if len(hits):
-            a = cand[hits[0]]
-            coords = np.stack(np.unravel_index(np.arange(n), shape), axis=1).astype(np.int64)
-            return (coords @ a) % k, k
+            return (coords @ cand[hits[0]]) % k, k
     return None
 
 
@@ -132,6 +151,12 @@ def grid_shapes(p: sp.csr_array, top: int = 6) -> list[tuple[int, ...]]:
     True
     """
     m, n = p.shape
+    rows = np.unique(np.linspace(0, m - 1, min(m, _SHAPE_SAMPLE_ROWS)).astype(np.int64)) if m else np.zeros(0, np.int64)
+    # a stencil on a grid numbered row-major differs by a handful of flat offsets (1, N, N^2, ... and their sums);
+    # an unstructured numbering by many: then no grid shape explains the pattern and none is scored
+    flat = pair_differences(p, (n,), rows) if m else None
+    if flat is None or len(flat) > _MAX_FLAT_OFFSETS:
+        return []
     divisors = [d for d in range(2, n // 2 + 1) if n % d == 0]
     shapes: list[tuple[int, ...]] = [(a, n // a) for a in divisors]
     for a in divisors:
@@ -142,9 +167,8 @@ def grid_shapes(p: sp.csr_array, top: int = 6) -> list[tuple[int, ...]]:
             if c > 1 and (dims[0] <= 16 or dims[1] == dims[2] or dims[0] == dims[1]):
                 shapes.append((a, b, c))
     shapes = shapes[:_MAX_SHAPES]
-    if not shapes or m == 0:
+    if not shapes:
         return []
-    rows = np.unique(np.linspace(0, m - 1, min(m, _SHAPE_SAMPLE_ROWS)).astype(np.int64))
     scored = []
     for shape in shapes:
         d = pair_differences(p, shape, rows)

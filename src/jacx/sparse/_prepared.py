@@ -15,7 +15,7 @@ from jax.experimental import sparse as jsparse
 
 from jacx._api import AutoJit, Guard, Ident, analyze, warn_once
 from jacx._errors import JacxUsageError
-from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_splits
+from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_splits, split_lower_bound
 from jacx.sparse._coloring import color_columns, color_rows
 from jacx.sparse._compress import Coloring
 from jacx.sparse._detect import detect
@@ -41,6 +41,21 @@ def _flat_out(f: Callable) -> Callable:
     return g
 
 
+_SPLIT_NNZ = 200_000  # patterns with more entries try a bidirectional split only if it promises much
+
+
+def _worth_splitting(p: sp.csr_array, one_sided: int) -> bool:
+    """Whether to search bidirectional colorings: there are dense rows or columns and, on large patterns (where
+    each split costs two more colorings), the best split's lower bound is at most 3/4 of the one-sided count."""
+    splits = dense_splits(p)
+    if not splits:
+        return False
+    if p.nnz <= _SPLIT_NNZ:
+        return True
+    rows = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
+    return min(split_lower_bound(p, dense, by_rows, rows) for by_rows, dense in splits) <= 0.75 * one_sided
+
+
 def _choose(
     p: sp.csr_array, mode: str, in_shape: tuple, out_shape: tuple | None, fwd_ok: bool, rev_ok: bool
 ) -> Any:
@@ -60,7 +75,7 @@ def _choose(
     if not cands or (cands[0].n_colors > rev_lower and rev_ok and not symmetric):
         cands.append(color_rows(p, shape=out_shape))
     best = min(cands, key=lambda c: c.n_colors)
-    if fwd_ok and rev_ok and best.n_colors > 3 and dense_splits(p):
+    if fwd_ok and rev_ok and best.n_colors > 3 and _worth_splitting(p, best.n_colors):
         bi = color_bidirectional(p, in_shape=in_shape, out_shape=out_shape)
         if bi.n_colors < best.n_colors:
             best = bi

@@ -8,22 +8,47 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["PROBLEMS", "arrow", "broyden_banded", "broyden_tridiagonal", "brusselator_2d", "conv_layer"]
+__all__ = [
+    "LAYOUTS",
+    "PROBLEMS",
+    "arrow",
+    "broyden_banded",
+    "broyden_tridiagonal",
+    "brusselator_2d",
+    "conv_layer",
+    "mesh_laplacian",
+    "stencil_3d",
+]
+
+LAYOUTS = ("shaped", "flat", "interleaved", "random")
+"""How :func:`brusselator_2d` lays out its state: see there."""
 
 Problem = tuple[Callable[[jax.Array], jax.Array], jax.Array]
 """A residual ``f`` and an input ``x0`` of the shape it expects."""
 
 
-def brusselator_2d(n_grid: int, *, a: float = 3.4, b: float = 1.0, alpha: float = 0.002) -> Problem:
+def brusselator_2d(
+    n_grid: int, *, a: float = 3.4, b: float = 1.0, alpha: float = 0.002, layout: str = "shaped", seed: int = 0
+) -> Problem:
     """The 2D Brusselator right-hand side on the periodic unit square with the 5-point Laplacian.
 
-    The state has shape ``(2, n_grid, n_grid)`` (u then v), so the Jacobian is ``2 N^2 x 2 N^2`` with at most
-    6 nonzeros per row.
+    The Jacobian is ``2 N^2 x 2 N^2`` with at most 6 nonzeros per row.  ``layout`` says how the state is stored,
+    the same residual each time:
+
+    * ``"shaped"``: an array ``(2, N, N)`` (u then v);
+    * ``"flat"``: the same numbers as a vector ``(2 N^2,)`` (what SciPy's solvers pass);
+    * ``"interleaved"``: an array ``(N, N, 2)`` (u and v side by side at each grid point);
+    * ``"random"``: a vector whose unknowns (and residuals) are numbered in a random order (``seed``), as an
+      unstructured mesh generator might number them.
 
     >>> f, x0 = brusselator_2d(8)
     >>> x0.shape, f(x0).shape
     ((2, 8, 8), (2, 8, 8))
+    >>> [brusselator_2d(8, layout=s)[1].shape for s in ("flat", "interleaved", "random")]
+    [(128,), (8, 8, 2), (128,)]
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"brusselator_2d: received layout={layout!r}; expected one of {', '.join(LAYOUTS)}.")
     h = 1.0 / n_grid
     coef = alpha / h**2
     xs = jnp.arange(n_grid) * h
@@ -43,7 +68,22 @@ def brusselator_2d(n_grid: int, *, a: float = 3.4, b: float = 1.0, alpha: float 
 
     u0 = 22.0 * (yy * (1.0 - yy)) ** 1.5
     v0 = 27.0 * (xx * (1.0 - xx)) ** 1.5
-    return f, jnp.stack([u0, v0]).astype(jnp.float32)
+    x0 = jnp.stack([u0, v0]).astype(jnp.float32)
+    return _relayout(f, x0, layout, seed)
+
+
+def _relayout(f: Callable, x0: jax.Array, layout: str, seed: int) -> Problem:
+    """The same residual over a differently stored state (see :func:`brusselator_2d`)."""
+    shape = x0.shape
+    if layout == "flat":
+        return (lambda v: f(v.reshape(shape)).ravel()), x0.ravel()
+    if layout == "interleaved":
+        return (lambda v: jnp.moveaxis(f(jnp.moveaxis(v, -1, 0)), 0, -1)), jnp.moveaxis(x0, 0, -1)
+    if layout == "random":
+        perm = np.random.default_rng(seed).permutation(x0.size)  # unknown k of the vector is perm[k] of the grid
+        inv = np.argsort(perm)
+        return (lambda v: f(v[inv].reshape(shape)).ravel()[perm]), x0.ravel()[perm]
+    return f, x0
 
 
 def broyden_tridiagonal(n: int) -> Problem:
@@ -112,10 +152,61 @@ def conv_layer(length: int, channels: int = 4, width: int = 5, seed: int = 0) ->
     return f, x0
 
 
+def stencil_3d(n_grid: int, *, periodic: bool = False) -> Problem:
+    """A nonlinear 3D diffusion residual ``lap(u) + u^2 - 1`` with the 7-point Laplacian on an ``N^3`` grid, over a
+    flat state vector ``(N^3,)``: zero boundary values (Dirichlet), or ``periodic``.
+
+    >>> f, x0 = stencil_3d(4)
+    >>> x0.shape, f(x0).shape
+    ((64,), (64,))
+    """
+    shape = (n_grid,) * 3
+
+    def f(v: jax.Array) -> jax.Array:
+        u = v.reshape(shape)
+        if periodic:
+            near = [jnp.roll(u, s, a) for a in range(3) for s in (1, -1)]
+        else:
+            w = jnp.pad(u, 1)
+            mid = slice(1, -1)
+            near = [w[2:, mid, mid], w[:-2, mid, mid], w[mid, 2:, mid], w[mid, :-2, mid], w[mid, mid, 2:], w[mid, mid, :-2]]
+        return (sum(near) - 6.0 * u + u * u - 1.0).ravel()
+
+    return f, jnp.linspace(0.1, 1.0, n_grid**3, dtype=jnp.float32)
+
+
+def mesh_laplacian(n_points: int, seed: int = 0) -> Problem:
+    """A nonlinear diffusion residual ``L u + u^3 - 1`` on an unstructured 2D mesh: the Delaunay triangulation of
+    ``n_points`` random points in the unit square, ``L`` the graph Laplacian of its edges weighted by their inverse
+    lengths (the pattern of piecewise-linear finite elements: one unknown per vertex, coupled to its neighbours).
+    The residual gathers and scatter-adds over the edge list, as mesh codes do.
+
+    >>> f, x0 = mesh_laplacian(50)
+    >>> x0.shape, f(x0).shape
+    ((50,), (50,))
+    """
+    from scipy.spatial import Delaunay
+
+    pts = np.random.default_rng(seed).random((n_points, 2))
+    tri = Delaunay(pts).simplices
+    edges = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]]), axis=1), axis=0)
+    i, j = edges[:, 0], edges[:, 1]
+    w = jnp.asarray(1.0 / np.linalg.norm(pts[i] - pts[j], axis=1), dtype=jnp.float32)
+
+    def f(u: jax.Array) -> jax.Array:
+        flux = w.astype(u.dtype) * (u[i] - u[j])
+        lap = jnp.zeros_like(u).at[i].add(flux).at[j].add(-flux)
+        return lap + u**3 - 1.0
+
+    return f, jnp.asarray(pts[:, 0] + 0.5, dtype=jnp.float32)
+
+
 PROBLEMS: dict[str, Callable[[int], Problem]] = {
     "brusselator": brusselator_2d,
     "broyden-tridiagonal": broyden_tridiagonal,
     "broyden-banded": broyden_banded,
     "arrow": arrow,
     "conv": conv_layer,
+    "stencil-3d": stencil_3d,
+    "mesh": mesh_laplacian,
 }
