@@ -7,6 +7,7 @@ Jacobian at random points, and the compressed sparse Jacobian must equal dense A
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jax import lax
@@ -50,7 +51,9 @@ def _ops(rng: np.random.Generator) -> dict:
         "max-pairs": lambda s: jnp.maximum(s, s[::-1]) + jnp.minimum(s, 0.3),
         "integer-pow": lambda s: s**2 * jnp.roll(s, -k) ** 3,
         "scan": lambda s: lax.scan(lambda c, t: (0.5 * c + t, c * t), 0.0, s)[1] + s,
-        "update-slice": lambda s: lax.dynamic_update_slice(s, jnp.sin(s[:4]) * s[-4:], (start,)),
+        # the update reads s[-4:], never the window it overwrites (start <= 4): XLA:CPU miscompiles an in-place
+        # update that reads its own window after a convolution (see test_xla_in_place_update_bug below)
+        "update-slice": lambda s: lax.dynamic_update_slice(s, jnp.sin(s[-4:]) * s[-4:] ** 2, (min(start, 4),)),
         "custom-jvp": lambda s: jax.nn.softplus(s) * jnp.roll(s, k),
         "conv-kernel": lambda s: jnp.convolve(s, s[:3], mode="same"),
     }
@@ -93,3 +96,19 @@ def test_random_compositions(seed, names, mode):
         np.testing.assert_allclose(np.asarray(jac(z).todense()), np.asarray(jax.jacfwd(f)(z)), rtol=1e-10, atol=1e-10)
     finally:
         jax.config.update("jax_enable_x64", old)
+
+
+@pytest.mark.xfail(strict=True, reason="XLA:CPU in-place dynamic-update-slice reads values it has already "
+                   "overwritten (openxla/xla#49176); remove this marker, and widen 'update-slice' above, once fixed")
+def test_xla_in_place_update_bug():
+    """Why the 'update-slice' operation above never reads the window it writes: compiled by XLA:CPU, that program
+    gives other numbers than the same program run op by op (so any compiled Jacobian of it is wrong too)."""
+
+    def f(s):
+        c = jnp.convolve(s, s[:3], mode="same")
+        return lax.dynamic_update_slice(c, jnp.sin(c[:4]), (3,))
+
+    z = jnp.asarray(np.random.default_rng(5).normal(size=12), jnp.float32)
+    with jax.disable_jit():
+        eager = np.asarray(f(z))
+    np.testing.assert_allclose(np.asarray(jax.jit(f)(z)), eager, rtol=1e-6)

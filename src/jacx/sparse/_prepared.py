@@ -33,12 +33,20 @@ _SELECT_MIN_NNZ = 65_536
 _DIRECT_MAX_FILL = 1.25  # compressed layout while n_colors * (m or n) <= this x nnz (measured crossover)
 
 
-def _flat_out(f: Callable) -> Callable:
+def _natural_out(f: Callable) -> Callable:
+    """``f`` with its output as one array: a single array as it is (its own shape), several leaves raveled and
+    concatenated.  Products keep that shape inside the compiled program: XLA's CPU loops are much faster on an
+    output in the function's own shape than on one reshaped to a vector (3x on a (2, 128, 128) stencil)."""
+
     def g(x: jax.Array, *args: Any) -> jax.Array:
         leaves = jax.tree_util.tree_leaves(f(x, *args))
-        return jnp.concatenate([jnp.ravel(v) for v in leaves]) if len(leaves) != 1 else jnp.ravel(leaves[0])
+        return jnp.concatenate([jnp.ravel(v) for v in leaves]) if len(leaves) != 1 else leaves[0]
 
     return g
+
+
+# a vector view of a product array: with the buffer donated, XLA reuses it (no copy on CPU)
+_to_vector = jax.jit(lambda a: a.reshape(-1), donate_argnums=0)
 
 
 _SPLIT_NNZ = 200_000  # patterns with more entries try a bidirectional split only if it promises much
@@ -115,7 +123,7 @@ class SparseJacobian:
     def __init__(self, f: Callable, x: jax.Array, coloring: Coloring | BiColoring, pattern: sp.csr_array,
                  mode: Mode = "auto"):
         self._user_f, self._requested_mode = f, mode
-        self._f = flat_f = _flat_out(f)
+        self._f = flat_f = _natural_out(f)
         # the pattern and coloring hold while what f reads is provably unchanged; otherwise each call re-checks
         self._guard: Guard | str = analyze(f)
         self._shape_in, self._dtype = tuple(x.shape), x.dtype
@@ -187,38 +195,55 @@ class SparseJacobian:
         # values come from jacx's sound compile cache (jacx._autojit): f is re-traced whenever what it reads may
         # have changed, and the index data travel as arguments
         token = Ident(object())  # programs are specific to this preparation's coloring and layout
+        # the index data travel as separate array arguments (not one dict): plain arrays take AutoJit's fast path
+        names = tuple(sorted(self._data))
+        self._data_leaves = tuple(self._data[k] for k in names)
+        nd = len(names)
 
-        def traced_f(data: dict, x: jax.Array, *args: Any) -> jax.Array:
-            return flat_f(x, *args)
+        def traced_f(*flat: Any) -> jax.Array:  # (*index data, x, *args)
+            return flat_f(*flat[nd:])
 
-        self._auto = AutoJit(traced_f, ("sparse values", token), lambda fun: functools.partial(self._compute, f=fun),
-                             True, "jacx.sparse.jacobian")
+        def program(compute: Callable) -> Callable:
+            def make(fun: Callable) -> Callable:
+                def run(*flat: Any) -> jax.Array:
+                    data = dict(zip(names, flat[:nd]))
+                    return compute(data, *flat[nd:], f=lambda _data, z, *a: fun(*flat[:nd], z, *a))
+                return run
+            return make
+
+        self._auto = AutoJit(traced_f, ("sparse values", token), program(self._compute), True, "jacx.sparse.jacobian")
         self._auto_data = self._auto if self.layout == "csr" else AutoJit(
-            traced_f, ("sparse data", token), lambda fun: functools.partial(self._products, f=fun), True,
-            "jacx.sparse.jacobian")
+            traced_f, ("sparse data", token), program(self._products), True, "jacx.sparse.jacobian")
 
     @staticmethod
     def _seeds(colors: jax.Array, k: int, dtype: Any) -> jax.Array:
         return (colors[None, :] == jnp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
 
-    def _jvps(self, data: dict, x: jax.Array, *args: Any, f: Callable, out_axes: int = 0) -> jax.Array:
-        """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``; ``f(data, x, *args)``."""
+    def _jvps(self, data: dict, x: jax.Array, *args: Any, f: Callable, out_axes: int = 0,
+              natural: bool = False) -> jax.Array:
+        """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``; with ``natural``,
+        (n_colors, *output shape).  ``f(data, x, *args)``."""
         seeds = self._const.get("fseeds")
         seeds = self._seeds(data["fcolors"], self._kf, x.dtype) if seeds is None else seeds
         shape = self._shape_in
-        return jax.vmap(lambda s: jax.jvp(lambda z: f(data, z, *args), (x,), (s.reshape(shape),))[1],
+        shaped = (lambda y: y) if natural else jnp.ravel
+        return jax.vmap(lambda s: shaped(jax.jvp(lambda z: f(data, z, *args), (x,), (s.reshape(shape),))[1]),
                         out_axes=out_axes)(seeds)
 
-    def _vjps(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
-        """The compressed VJPs: (n_colors, n)."""
-        _, pull = jax.vjp(lambda z: f(data, z, *args), x)
+    def _vjps(self, data: dict, x: jax.Array, *args: Any, f: Callable, natural: bool = False) -> jax.Array:
+        """The compressed VJPs: (n_colors, n), or (n_colors, *input shape) with ``natural``."""
+        y, pull = jax.vjp(lambda z: f(data, z, *args), x)
         seeds = self._const.get("rseeds")
         seeds = self._seeds(data["rcolors"], self._kr, x.dtype) if seeds is None else seeds
-        return jax.vmap(lambda s: pull(s)[0].ravel())(seeds)
+        out = jax.vmap(lambda s: pull(s.reshape(y.shape))[0])(seeds)
+        return out if natural else out.reshape(self._kr, -1)
 
     def _products(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
-        """The BCOO data of the compressed layout: the flattened products, nothing else."""
-        return (self._jvps(data, x, *args, f=f) if self._kf else self._vjps(data, x, *args, f=f)).ravel()
+        """The BCOO data of the compressed layout: the products in their own shape (the caller makes them a
+        vector outside the program, see ``_natural_out``)."""
+        if self._kf:
+            return self._jvps(data, x, *args, f=f, natural=True)
+        return self._vjps(data, x, *args, f=f, natural=True)
 
     def _compute(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
         """The nonzeros in CSR order: products, then decompression."""
@@ -286,12 +311,15 @@ class SparseJacobian:
     def values(self, x: Any, *args: Any) -> jax.Array:
         """The nonzero values at ``x``, in CSR order of ``self.sparsity``."""
         x = self._check(x, args)
-        return self._auto(self._data, x, *args)
+        return self._auto(*self._data_leaves, x, *args)
 
     def __call__(self, x: Any, *args: Any) -> jsparse.BCOO:
         """The Jacobian at ``x`` as a ``BCOO`` of shape ``(m, n)``, in the layout ``self.layout``."""
         x = self._check(x, args)
-        return self._treedef.unflatten((self._auto_data(self._data, x, *args), self._indices))
+        data = self._auto_data(*self._data_leaves, x, *args)
+        if self.layout == "compressed":
+            data = _to_vector(data)
+        return self._treedef.unflatten((data, self._indices))
 
     def to_scipy(self, x: Any, *args: Any) -> sp.csr_array:
         """The Jacobian at ``x`` as a ``scipy.sparse.csr_array`` (float64) with exactly the pattern ``sparsity``."""

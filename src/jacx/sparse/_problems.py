@@ -81,8 +81,10 @@ def _relayout(f: Callable, x0: jax.Array, layout: str, seed: int) -> Problem:
         return (lambda v: jnp.moveaxis(f(jnp.moveaxis(v, -1, 0)), 0, -1)), jnp.moveaxis(x0, 0, -1)
     if layout == "random":
         perm = np.random.default_rng(seed).permutation(x0.size)  # unknown k of the vector is perm[k] of the grid
-        inv = np.argsort(perm)
-        return (lambda v: f(v[inv].reshape(shape)).ravel()[perm]), x0.ravel()[perm]
+        # JAX arrays, not NumPy ones: immutable, so jacx's caches can trust them (a captured NumPy array can change
+        # in place, so jacx would re-detect and re-trace on every call)
+        fwd, inv = jnp.asarray(perm), jnp.asarray(np.argsort(perm))
+        return (lambda v: f(v[inv].reshape(shape)).ravel()[fwd]), x0.ravel()[fwd]
     return f, x0
 
 
@@ -190,8 +192,8 @@ def mesh_laplacian(n_points: int, seed: int = 0) -> Problem:
     pts = np.random.default_rng(seed).random((n_points, 2))
     tri = Delaunay(pts).simplices
     edges = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]]), axis=1), axis=0)
-    i, j = edges[:, 0], edges[:, 1]
-    w = jnp.asarray(1.0 / np.linalg.norm(pts[i] - pts[j], axis=1), dtype=jnp.float32)
+    w = jnp.asarray(1.0 / np.linalg.norm(pts[edges[:, 0]] - pts[edges[:, 1]], axis=1), dtype=jnp.float32)
+    i, j = jnp.asarray(edges[:, 0]), jnp.asarray(edges[:, 1])  # immutable, so jacx's caches can trust them
 
     def f(u: jax.Array) -> jax.Array:
         flux = w.astype(u.dtype) * (u[i] - u[j])
