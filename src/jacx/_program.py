@@ -167,6 +167,21 @@ def evaluator(traced: Traced, in_tree: Any, consts: Any, literals: Any) -> Calla
         out = _run(jaxpr, lifted, const_values, literals, leaves)
         return jax.tree_util.tree_unflatten(out_tree, out)
 
+    # a single output made by a final reshape: the same numbers before it (in row-major order), for callers that
+    # flatten the result anyway (a compiled loop is faster on the computation's own shape than on a reshaped one)
+    out_var = jaxpr.outvars[0] if len(jaxpr.outvars) == 1 else None
+    last = jaxpr.eqns[-1] if jaxpr.eqns else None
+    if (last is not None and out_var is not None and last.primitive.name == "reshape"
+            and last.outvars[0] is out_var and last.params.get("dimensions") is None
+            and not isinstance(last.invars[0], _core.Literal)):
+        before = last.invars[0]
+        inner = jaxpr.replace(eqns=jaxpr.eqns[:-1], outvars=[before])
+
+        def unreshaped(*args: Any) -> Any:
+            leaves = jax.tree_util.tree_leaves(args)
+            return _run(inner, lifted, const_values, literals, leaves)[0]
+
+        fun.unreshaped = unreshaped  # type: ignore[attr-defined]
     return fun
 
 

@@ -30,7 +30,7 @@ _MODES = ("auto", "forward", "reverse", "bidirectional")
 _BAKE_LIMIT = 1 << 22
 _SELECT_DECOMPRESSION = True
 _SELECT_MIN_NNZ = 65_536
-_DIRECT_MAX_FILL = 1.25  # compressed layout while n_colors * (m or n) <= this x nnz (measured crossover)
+_DIRECT_MAX_FILL = 1.5  # compressed layout while n_colors * (m or n) <= this x nnz (measured: 8 colors on 6 nonzeros per row still win)
 
 
 def _natural_out(f: Callable) -> Callable:
@@ -49,6 +49,8 @@ def _natural_out(f: Callable) -> Callable:
 _to_vector = jax.jit(lambda a: a.reshape(-1), donate_argnums=0)
 
 
+_GATHERS = {"gather", "scatter", "scatter-add", "scatter_add", "scatter-mul", "scatter_mul", "scatter-min",
+            "scatter_min", "scatter-max", "scatter_max"}
 _SPLIT_NNZ = 200_000  # patterns with more entries try a bidirectional split only if it promises much
 
 
@@ -121,8 +123,8 @@ class SparseJacobian:
     """
 
     def __init__(self, f: Callable, x: jax.Array, coloring: Coloring | BiColoring, pattern: sp.csr_array,
-                 mode: Mode = "auto"):
-        self._user_f, self._requested_mode = f, mode
+                 mode: Mode = "auto", *, gathers: bool = False):
+        self._user_f, self._requested_mode, self._gathers = f, mode, gathers
         self._f = flat_f = _natural_out(f)
         # the pattern and coloring hold while what f reads is provably unchanged; otherwise each call re-checks
         self._guard: Guard | str = analyze(f)
@@ -175,8 +177,15 @@ class SparseJacobian:
         # the BCOO's layout: the compressed products themselves when they are not much larger than nnz
         nse = self._kf * m if not self._kr else self._kr * n if not self._kf else 0
         self.layout = "compressed" if nse and nse <= _DIRECT_MAX_FILL * pattern.nnz else "csr"
+        # JVPs of a function that gathers or scatters (a mesh, a permuted numbering) run faster with the products
+        # side by side in the last axis (each index moves K contiguous numbers); stencils of slices and rolls
+        # faster with the products in the first axis
+        self._minor = bool(self.layout == "compressed" and self._kf and gathers)
         if self.layout == "compressed":
-            slot = data["fslot"] if self._kf else data["rslot"]
+            if self._minor:
+                slot = rows.astype(np.int64) * self._kf + np.maximum(fwd.colors[cols], 0)
+            else:
+                slot = data["fslot"] if self._kf else data["rslot"]
             indices = np.empty((nse, 2), np.int32)
             indices[:, 0], indices[:, 1] = m, n  # padding: out of bounds
             indices[slot, 0], indices[slot, 1] = rows, cols
@@ -205,9 +214,13 @@ class SparseJacobian:
 
         def program(compute: Callable) -> Callable:
             def make(fun: Callable) -> Callable:
+                # the products are flattened anyway: a final reshape of f's output can be left out (see
+                # jacx._program.evaluator), which XLA's CPU loops run much faster without
+                inner = getattr(fun, "unreshaped", fun)
+
                 def run(*flat: Any) -> jax.Array:
                     data = dict(zip(names, flat[:nd]))
-                    return compute(data, *flat[nd:], f=lambda _data, z, *a: fun(*flat[:nd], z, *a))
+                    return compute(data, *flat[nd:], f=lambda _data, z, *a: inner(*flat[:nd], z, *a))
                 return run
             return make
 
@@ -222,13 +235,18 @@ class SparseJacobian:
     def _jvps(self, data: dict, x: jax.Array, *args: Any, f: Callable, out_axes: int = 0,
               natural: bool = False) -> jax.Array:
         """The compressed JVPs: (n_colors, m), or (m, n_colors) with ``out_axes=1``; with ``natural``,
-        (n_colors, *output shape).  ``f(data, x, *args)``."""
+        (n_colors, *output shape), or (*output shape, n_colors) in the ``_minor`` layout.  ``f(data, x, *args)``."""
         seeds = self._const.get("fseeds")
         seeds = self._seeds(data["fcolors"], self._kf, x.dtype) if seeds is None else seeds
         shape = self._shape_in
         shaped = (lambda y: y) if natural else jnp.ravel
-        return jax.vmap(lambda s: shaped(jax.jvp(lambda z: f(data, z, *args), (x,), (s.reshape(shape),))[1]),
-                        out_axes=out_axes)(seeds)
+
+        def one(s: jax.Array) -> jax.Array:
+            return shaped(jax.jvp(lambda z: f(data, z, *args), (x,), (s.reshape(shape),))[1])
+
+        if natural and self._minor:
+            return jax.vmap(one, in_axes=1, out_axes=-1)(seeds.T)
+        return jax.vmap(one, out_axes=out_axes)(seeds)
 
     def _vjps(self, data: dict, x: jax.Array, *args: Any, f: Callable, natural: bool = False) -> jax.Array:
         """The compressed VJPs: (n_colors, n), or (n_colors, *input shape) with ``natural``."""
@@ -302,7 +320,8 @@ class SparseJacobian:
                                found.out_shapes[0] if len(found.out_shapes) == 1 else None,
                                fwd_ok, "while" not in found.primitives)
             preparation = getattr(self, "preparation", None)
-            self.__init__(self._user_f, template, coloring, pattern, self._requested_mode)
+            self.__init__(self._user_f, template, coloring, pattern, self._requested_mode,
+                          gathers=bool(found.primitives & _GATHERS))
             if preparation is not None:
                 self.preparation = preparation
         elif isinstance(self._guard, Guard) or self._guard is None:
@@ -425,7 +444,7 @@ def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
     t1 = time.perf_counter()
     coloring = _choose(pattern, mode, tuple(x.shape), out_shape, fwd_ok, rev_ok)
     t2 = time.perf_counter()
-    jac = SparseJacobian(f, x, coloring, pattern, mode)
+    jac = SparseJacobian(f, x, coloring, pattern, mode, gathers=bool(found.primitives & _GATHERS))
     jac._example = (jax.ShapeDtypeStruct(x.shape, x.dtype), *jax.tree_util.tree_map(
         lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args))  # for the index helpers
     jac.preparation = {"detection": t1 - t0, "coloring": t2 - t1, "total": time.perf_counter() - t0}
