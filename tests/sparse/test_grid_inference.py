@@ -11,43 +11,45 @@ import scipy.sparse as sp
 import jacx.sparse
 from jacx.sparse._compress import _collisions
 from jacx.sparse._lattice import grid_shapes
-from jacx.sparse.problems import brusselator_2d
+from jacx.sparse.problems import LAYOUTS, brusselator_2d, stencil_3d
 
 
-def _layouts(n_grid):
-    f, x0 = brusselator_2d(n_grid)
-    shape = x0.shape
-    return {
-        "shaped": (f, x0),
-        "flat": (lambda v: f(v.reshape(shape)).ravel(), x0.ravel()),
-        "interleaved": (lambda v: jnp.moveaxis(f(jnp.moveaxis(v, -1, 0)), 0, -1), jnp.moveaxis(x0, 0, -1)),
-    }
-
-
-@pytest.mark.parametrize("layout", ["shaped", "flat", "interleaved"])
-@pytest.mark.parametrize("n_grid, colors", [(32, 8), (48, 6)])  # 6 when 6 divides N, at most 8 otherwise
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n_grid, colors", [(32, 8), (48, 6), (64, 8), (96, 6), (128, 8)])  # 6 when 6 | N, else 8
 def test_brusselator_colors_do_not_depend_on_the_layout(layout, n_grid, colors):
-    f, x = _layouts(n_grid)[layout]
+    f, x = brusselator_2d(n_grid, layout=layout)
     jac = jacx.sparse.jacobian(f, x)  # from the function alone: no shape hint
-    assert jac.n_colors <= colors
+    assert jac.n_colors == colors
     assert not _collisions(jac.sparsity, jac.coloring.colors, jac.n_colors, "column")
-    if n_grid == 32:  # sparse == dense AD (2048 x 2048)
-        dense = jax.jacfwd(lambda v: jnp.ravel(f(v)))(x).reshape(x.size, x.size)
-        np.testing.assert_allclose(np.asarray(jac(x).todense()), np.asarray(dense), rtol=1e-5, atol=1e-5)
+    assert jac.sparsity.nnz == 6 * x.size
 
 
-def test_flat_3d_seven_point_stencil_gets_seven_colors():
-    N = 12
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_brusselator_sparse_equals_dense_on_every_layout(layout):
+    f, x = brusselator_2d(32, layout=layout)
+    jac = jacx.sparse.jacobian(f, x)
+    dense = jax.jacfwd(lambda v: jnp.ravel(f(v)))(x).reshape(x.size, x.size)
+    np.testing.assert_allclose(np.asarray(jac(x).todense()), np.asarray(dense), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jac.to_scipy(x).toarray(), np.asarray(dense), rtol=1e-5, atol=1e-5)
 
-    def f(v):
-        u = jnp.pad(v.reshape(N, N, N), 1)
-        c = u[1:-1, 1:-1, 1:-1]
-        lap = (u[2:, 1:-1, 1:-1] + u[:-2, 1:-1, 1:-1] + u[1:-1, 2:, 1:-1] + u[1:-1, :-2, 1:-1]
-               + u[1:-1, 1:-1, 2:] + u[1:-1, 1:-1, :-2] - 6 * c)
-        return (lap + c**2).ravel()
 
-    jac = jacx.sparse.jacobian(f, jnp.linspace(0.1, 1.0, N**3))
+@pytest.mark.parametrize("n_grid", [12, 20])
+def test_flat_3d_seven_point_stencil_gets_seven_colors(n_grid):
+    f, x = stencil_3d(n_grid)  # zero boundary values, over a flat vector: the lattice optimum is 7
+    jac = jacx.sparse.jacobian(f, x)
     assert jac.n_colors == 7
+    assert not _collisions(jac.sparsity, jac.coloring.colors, jac.n_colors, "column")
+
+
+def test_randomly_numbered_3d_stencil_gets_seven_colors():
+    f, x = stencil_3d(10)
+    perm = jnp.asarray(np.random.default_rng(3).permutation(x.size))
+    inv = jnp.argsort(perm)
+    g = lambda v: f(v[inv])[perm]
+    jac = jacx.sparse.jacobian(g, x[perm])
+    assert jac.n_colors == 7 and "from the graph" in jac.coloring.method
+    dense = jax.jacfwd(g)(x[perm])
+    np.testing.assert_allclose(np.asarray(jac(x[perm]).todense()), np.asarray(dense), rtol=1e-5, atol=1e-5)
 
 
 def test_grid_shapes_recovers_a_row_major_grid_and_bands_stay_fast():
