@@ -11,6 +11,26 @@ def test_info(capsys):
     assert "288 x 288, 1728 nonzeros, 6 products (forward" in out and "agrees" in out
 
 
+@pytest.mark.parametrize("layout", ["flat", "interleaved", "random"])
+def test_info_with_a_layout_finds_the_grid(layout, capsys):
+    assert cli_main(["info", "brusselator", "--size", "12", "--layout", layout]) == 0
+    out = capsys.readouterr().out
+    assert f"brusselator ({layout} layout) (size 12): 288 x 288, 1728 nonzeros, 6 products" in out and "agrees" in out
+
+
+@pytest.mark.parametrize(("problem", "size", "shape"), [("stencil-3d", "6", "216 x 216"), ("mesh", "300", "300 x 300")])
+def test_info_on_the_new_problems(problem, size, shape, capsys):
+    assert cli_main(["info", problem, "--size", size]) == 0
+    out = capsys.readouterr().out
+    assert f"{problem} (size {size}): {shape}" in out and "agrees" in out
+
+
+def test_layout_applies_to_the_brusselator_only(capsys):
+    assert cli_main(["info", "mesh", "--size", "50", "--layout", "flat"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "applies to brusselator only" in err
+
+
 def test_spy_writes_a_png(tmp_path, capsys):
     target = tmp_path / "arrow.png"
     assert cli_main(["spy", "arrow", "--size", "30", "--out", str(target)]) == 0
@@ -41,6 +61,9 @@ def test_bad_input_exits_2_with_one_line(capsys):
         (["info", "conv", "--size", "2**20"], "received '2**20', which is not a number"),
         # spy plots have smaller limits: drawing millions of points takes too long
         (["spy", "conv", "--size", "30000"], "expected a whole number from 2 to 25000 (for conv; a larger spy plot"),
+        (["info", "stencil-3d", "--size", "500"], "expected a whole number from 2 to 100 (for stencil-3d; "),
+        (["info", "mesh", "--size", "10000000"], "expected a whole number from 3 to 200000 (for mesh; "),
+        (["info", "mesh", "--size", "2"], "received '2', which is below the minimum; expected a whole number from 3"),
     ],
 )
 def test_sizes_are_bounded_with_one_line(argv, message, capsys):

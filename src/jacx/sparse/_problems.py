@@ -189,6 +189,8 @@ def mesh_laplacian(n_points: int, seed: int = 0) -> Problem:
     """
     from scipy.spatial import Delaunay
 
+    if n_points < 3:
+        raise ValueError(f"mesh_laplacian: received n_points={n_points}; a triangulation needs at least 3 points.")
     pts = np.random.default_rng(seed).random((n_points, 2))
     tri = Delaunay(pts).simplices
     edges = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]]), axis=1), axis=0)
