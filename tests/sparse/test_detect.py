@@ -1,9 +1,13 @@
 """Sparsity detection: exact patterns per primitive family, conservativeness, fallbacks, control flow."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from jax import lax
 
 import jacx.sparse as js
@@ -252,3 +256,226 @@ def test_cached_pattern_follows_a_rebound_constant():
     _MASK = jnp.array([1.0, 1.0, 1.0])
     assert js.sparsity(f, jnp.ones(3)).toarray().tolist() == np.eye(3, dtype=bool).tolist()
     np.testing.assert_array_equal(js.jacobian(f, jnp.ones(3))(jnp.ones(3)).todense(), np.eye(3))
+
+
+# --- gather / scatter index maps --------------------------------------------------------------------------------
+# x has 20 entries, used as a vector or as a (4, 5) matrix m.  Every layout takes k drawn integers (possibly
+# repeated, negative or out of bounds) and gives a gather of m, a scatter into m and the updates the scatter takes.
+
+SCATTER_OPS = ["add", "set", "mul", "min", "max"]
+_LAX_SCATTER = {"add": lax.scatter_add, "set": lax.scatter, "mul": lax.scatter_mul, "min": lax.scatter_min,
+                "max": lax.scatter_max}
+_EDGE_SCATTER = lax.ScatterDimensionNumbers(update_window_dims=(1,), inserted_window_dims=(0,),
+                                            scatter_dims_to_operand_dims=(0, 1))
+_EDGE_GATHER = lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0, 1))
+
+
+def _unique(op):
+    # JAX differentiates scatter-mul with respect to its updates only under unique_indices=True; its rule
+    # x * scatter_add(0, i, du) has, at generic points, the nonzeros of the true x * prod(other updates) even
+    # when indices repeat
+    return {"unique_indices": True} if op == "mul" else {}
+
+
+def _layout(name, ints, rng):
+    """(shape, gather(a, mode), scatter(a, u, op, mode), updates(a)) for one indexing layout."""
+    k = len(ints)
+    idx = jnp.asarray(ints)
+    other = jnp.asarray(rng.integers(-6, 6, size=k))
+    w = lambda *shape: jnp.asarray(rng.uniform(0.5, 2.0, size=shape))  # positive: duplicates never cancel
+
+    def at(index):
+        get = lambda a, mode: a.at[index].get(mode=mode, fill_value=0.0)
+        put = lambda a, u, op, mode: getattr(a.at[index], op)(u, mode=mode, **_unique(op))
+        return get, put
+
+    if name == "vector":  # 1-D, one element per index
+        src, wk = jnp.asarray(rng.integers(0, 20, size=k)), w(k)
+        return ((20,), *at(idx), lambda a: wk * a[src])
+    src, src2 = jnp.asarray(rng.integers(0, 4, size=k)), jnp.asarray(rng.integers(0, 5, size=k))
+    if name == "rows":  # m.at[rows]: one window of a whole row per index
+        wk = w(k, 5)
+        return ((4, 5), *at(idx), lambda a: wk * a[src])
+    if name == "cols":  # m.at[:, cols]: windows along the leading axis
+        wk = w(4, k)
+        return ((4, 5), *at((slice(None), idx)), lambda a: wk * a[:, src2])
+    if name == "pairs":  # m.at[rows, cols]: index vectors of length 2
+        wk = w(k)
+        return ((4, 5), *at((idx, other)), lambda a: wk * a[src, src2])
+    if name == "rows-2d":  # a (2, k) array of row indices: two batch dimensions
+        idx2, wk = jnp.stack([idx, other]), w(2, k, 5)
+        return ((4, 5), *at(idx2), lambda a: wk * a[jnp.stack([src, src[::-1]])])
+    if name == "block":  # m.at[rows, 1:4]: windows of width 3 starting at a constant column
+        wk = w(k, 3)
+        return ((4, 5), *at((idx, slice(1, 4))), lambda a: wk * a[src, :3])
+    if name == "batched":  # vmap over rows: operand and indices batching dimensions
+        idx2, wk = jnp.stack([jnp.roll(idx, r) for r in range(4)]), w(4, k)
+        get = lambda a, mode: jax.vmap(lambda r, i: r.at[i].get(mode=mode, fill_value=0.0))(a, idx2)
+        put = lambda a, u, op, mode: jax.vmap(lambda r, i, v: getattr(r.at[i], op)(v, mode=mode, **_unique(op)))(
+            a, idx2, u)
+        return ((4, 5), get, put, lambda a: wk * a[:, src2])
+    if name == "window-edge":  # lax with windows of width 3 whose start column may put them partly out of bounds
+        starts = jnp.stack([idx, jnp.asarray(rng.integers(-1, 4, size=k))], axis=1)
+        wk = w(k, 3)
+        get = lambda a, mode: lax.gather(a, starts, _EDGE_GATHER, (1, 3), mode=mode, fill_value=0.0)
+        put = lambda a, u, op, mode: _LAX_SCATTER[op](a, starts, u, _EDGE_SCATTER, mode=mode, **_unique(op))
+        return ((4, 5), get, put, lambda a: wk * a[src, :3])
+    raise ValueError(name)
+
+
+LAYOUTS = ["vector", "rows", "cols", "pairs", "rows-2d", "block", "batched", "window-edge"]
+_INDEX_SETTINGS = settings(max_examples=40, deadline=None,
+                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _no_fallback_sparsity(f, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", js.SparsityWarning)  # a dense fallback would fail here
+        return js.sparsity(f, x).toarray()
+
+
+@st.composite
+def _index_draws(draw):
+    name = draw(st.sampled_from(LAYOUTS))
+    bound = 23 if name == "vector" else 6
+    ints = draw(st.lists(st.integers(-bound, bound - 1), min_size=1, max_size=7))
+    return name, ints, draw(st.integers(0, 2**31 - 1))
+
+
+@_INDEX_SETTINGS
+@given(draw=_index_draws(), op=st.sampled_from(SCATTER_OPS), mode=st.sampled_from(["drop", "clip", "promise_in_bounds"]))
+def test_scatter_patterns_match_dense_jacobian(draw, op, mode, x64):
+    """Duplicates, negative and out-of-bounds indices, windows, batching dims: the detected pattern holds every
+    nonzero of the dense Jacobian and equals the structural pattern (a landed element depends on the operand
+    unless the scatter overwrites it, and on every update landing there)."""
+    name, ints, seed = draw
+    rng = np.random.default_rng(seed)
+    shape, _, put, updates = _layout(name, ints, rng)
+    f = lambda x: put(x.reshape(shape), updates(x.reshape(shape)), op, mode).ravel()
+    if op == "set":  # overwritten: no operand; several updates on one element: the union (JAX picks a winner)
+        ref = lambda x: (put(x.reshape(shape), jnp.zeros_like(updates(x.reshape(shape))), "set", mode)
+                         + put(jnp.zeros(shape), updates(x.reshape(shape)), "add", mode)).ravel()
+    else:
+        ref = lambda x: put(x.reshape(shape), updates(x.reshape(shape)), "add", mode).ravel()
+    x = jnp.asarray(rng.normal(size=20))
+    pattern = _no_fallback_sparsity(f, x)
+    dense = dense_nonzeros(f, x, n_points=3)
+    # JAX's scatter-min/max JVP re-reads clipped windows with a NaN-filling gather (jax 0.10): rows of NaN
+    if not (op in ("min", "max") and mode == "clip"):
+        assert not (dense & ~pattern).any(), f"misses {np.argwhere(dense & ~pattern)[:5]}"
+    np.testing.assert_array_equal(pattern, dense_nonzeros(ref, x, n_points=2))
+    if op in ("add", "mul"):  # every structural entry is a true nonzero at a generic point
+        np.testing.assert_array_equal(pattern, dense)
+
+
+@_INDEX_SETTINGS
+@given(draw=_index_draws(), mode=st.sampled_from(["fill", "clip", "promise_in_bounds"]))
+def test_gather_patterns_match_dense_jacobian(draw, mode, x64):
+    """Gathers read through the same index map: filled windows have no dependence, clipped ones move in."""
+    name, ints, seed = draw
+    rng = np.random.default_rng(seed)
+    shape, get, _, _ = _layout(name, ints, rng)
+    f = lambda x: (get(x.reshape(shape), mode) * 1.5).ravel()
+    x = jnp.asarray(rng.normal(size=20))
+    np.testing.assert_array_equal(_no_fallback_sparsity(f, x), dense_nonzeros(f, x, n_points=2))
+
+
+@pytest.mark.parametrize("mode, kept", [("drop", [1, 3]), ("clip", [1, 3, 5])])
+def test_scatter_out_of_bounds_modes(mode, kept, x64):
+    """x.at[[1, 3, 9]].add(...) on 6 entries: 'drop' discards the update aimed at 9, 'clip' adds it to x[5]."""
+    f = lambda x: x.at[jnp.array([1, 3, 9])].add(x[:3] ** 2, mode=mode)
+    x = jnp.asarray(RNG.normal(size=6))
+    expected = np.eye(6, dtype=bool)
+    expected[kept, [0, 1, 2][: len(kept)]] = True
+    pattern = js.sparsity(f, x).toarray()
+    np.testing.assert_array_equal(pattern, expected)
+    np.testing.assert_array_equal(pattern, dense_nonzeros(f, x))
+
+
+def test_scatter_set_duplicates_take_the_union(x64):
+    """Two updates set element 2: JAX keeps one of them, the pattern (valid for any choice) holds both."""
+    f = lambda x: x.at[jnp.array([2, 0, 2])].set(x[3:] * 2.0)
+    x = jnp.asarray(RNG.normal(size=6))
+    expected = np.eye(6, dtype=bool)
+    expected[[0, 2], [0, 2]] = False
+    expected[2, [3, 5]] = expected[0, 4] = True
+    pattern = js.sparsity(f, x).toarray()
+    np.testing.assert_array_equal(pattern, expected)
+    dense = dense_nonzeros(f, x)
+    assert not (dense & ~pattern).any() and dense[2, [3, 5]].sum() == 1
+
+
+def test_scatter_apply_keeps_the_operand():
+    """x.at[i].apply(g) computes g(x[i]): the landed elements still depend on the operand (no updates)."""
+    f = lambda x: x.at[jnp.array([1, 3, 3])].apply(jnp.sin)
+    np.testing.assert_array_equal(js.sparsity(f, jnp.ones(5)).toarray(), np.eye(5, dtype=bool))
+
+
+def test_scatter_unknown_indices_is_conservative(x64):
+    f = lambda x: x.at[jnp.argmax(x[:3])].set(x[4] ** 2)
+    x = jnp.asarray(RNG.normal(size=5))
+    pattern = js.sparsity(f, x).toarray()
+    expected = np.eye(5, dtype=bool)
+    expected[:, 4] = True
+    np.testing.assert_array_equal(pattern, expected)
+    assert not (dense_nonzeros(f, x) & ~pattern).any()
+
+
+# --- convolutions with batch groups -----------------------------------------------------------------------------
+
+
+@st.composite
+def _batch_group_convs(draw):
+    groups = draw(st.sampled_from([2, 3]))
+    n_per, c_in, o_per = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kw = {
+        "window_strides": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+        "padding": tuple((draw(st.integers(-1, 2)), draw(st.integers(-1, 2))) for _ in range(2)),
+        "lhs_dilation": (draw(st.integers(1, 2)), 1),
+        "rhs_dilation": (1, draw(st.integers(1, 2))),
+        "batch_group_count": groups,
+    }
+    nhwc = draw(st.booleans())
+    lhs, rhs = (groups * n_per, c_in, 5, 4), (groups * o_per, c_in, 2, 3)
+    if nhwc:
+        kw["dimension_numbers"] = ("NHWC", "HWIO", "NHWC")
+        lhs, rhs = (lhs[0], 5, 4, c_in), (2, 3, c_in, rhs[0])
+    return lhs, rhs, kw, draw(st.booleans()), draw(st.integers(0, 2**31 - 1))
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=_batch_group_convs())
+def test_conv_batch_groups_match_dense_jacobian(case, x64):
+    """batch_group_count G: output feature group g reads lhs batch group g (of N / G contiguous elements), with
+    strides, padding, dilations and a constant kernel with structural zeros or a kernel that is an input."""
+    lhs, rhs, kw, kernel_is_input, seed = case
+    rng = np.random.default_rng(seed)
+    n_lhs, n_rhs = int(np.prod(lhs)), int(np.prod(rhs))
+    w = jnp.asarray(rng.normal(size=rhs) * (rng.random(rhs) < 0.7))
+    out = jax.eval_shape(lambda a, b: lax.conv_general_dilated(a, b, **kw), jax.ShapeDtypeStruct(lhs, float),
+                         jax.ShapeDtypeStruct(rhs, float))
+    assume(np.prod(out.shape) > 0)
+
+    def f(x):
+        ker = x[n_lhs:].reshape(rhs) if kernel_is_input else w
+        return lax.conv_general_dilated(x[:n_lhs].reshape(lhs), ker, **kw).ravel()
+
+    x = jnp.asarray(rng.normal(size=n_lhs + (n_rhs if kernel_is_input else 0)))
+    np.testing.assert_array_equal(_no_fallback_sparsity(f, x), dense_nonzeros(f, x, n_points=2))
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_conv_batch_groups_then_feature_groups(groups, x64):
+    """A batch-grouped strided convolution feeding a feature-grouped one (a convolution has at most one kind)."""
+    w1 = jnp.asarray(RNG.normal(size=(2 * groups, 2, 2, 2)))
+    w2 = jnp.asarray(RNG.normal(size=(groups, 2, 3, 1)))
+
+    def f(x):
+        y = lax.conv_general_dilated(x.reshape(2 * groups, 2, 6, 5), w1, (2, 1), "SAME", batch_group_count=groups)
+        return lax.conv_general_dilated(y, w2, (1, 2), "VALID", feature_group_count=groups).ravel()
+
+    x = jnp.asarray(RNG.normal(size=2 * groups * 60))
+    pattern = _no_fallback_sparsity(f, x)
+    assert pattern.shape[0] * 4 > pattern.sum(axis=1).max()  # far from dense
+    np.testing.assert_array_equal(pattern, dense_nonzeros(f, x, n_points=2))

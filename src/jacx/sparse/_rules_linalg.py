@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from jacx.sparse import _pattern as pt
-from jacx.sparse._detect import Context, Val, dense_fallback, register, size_of
+from jacx.sparse._detect import Context, Val, register, size_of
 
 
 def _ids(aval: Any) -> np.ndarray:
@@ -80,9 +80,14 @@ def _patches(lids: np.ndarray, kernel: tuple, out_sp: tuple, p: dict) -> np.ndar
 
 @register("conv_general_dilated")
 def conv(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val]:
+    """Convolution: output (n, o, s) reads lhs (batch, channel) pairs through the taps of kernel row ``o``.
+
+    With ``feature_group_count`` F the lhs channels and the output features split into F groups and output
+    feature group g reads channel group g; with ``batch_group_count`` G (at most one of F, G exceeds 1) the lhs
+    batch splits into G contiguous groups of N / G, the output batch is N / G and output feature group g reads
+    batch group g: output element (n, o, s) reads lhs batch ``g * N / G + n``.
+    """
     p = eqn.params
-    if p["batch_group_count"] != 1:
-        return dense_fallback(ctx, eqn, ins, "batch_group_count > 1 is not supported")
     la, ra, oa = eqn.invars[0].aval, eqn.invars[1].aval, eqn.outvars[0].aval
     dn = p["dimension_numbers"]
     lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
@@ -91,28 +96,36 @@ def conv(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val]:
     oshape = tuple(oa.shape[d] for d in out_spec)
     n_b, c_in = lshape[:2]
     o_ch, c_grp = rshape[:2]
+    n_out = oshape[0]
     taps = int(np.prod(rshape[2:], dtype=np.int64))
-    groups = p["feature_group_count"]
+    f_groups, b_groups = p["feature_group_count"], p["batch_group_count"]
     lids = np.transpose(_ids(la), lhs_spec)
     pos = _patches(lids, rshape[2:], oshape[2:], p).reshape(n_b, c_in, taps, -1)
     s_out = pos.shape[-1]
-    out_ids = np.transpose(_ids(oa), out_spec).reshape(n_b, o_ch, s_out)
+    out_ids = np.transpose(_ids(oa), out_spec).reshape(n_out, o_ch, s_out)
     rids = np.transpose(_ids(ra), rhs_spec).reshape(o_ch, c_grp, taps)
     rmask = np.transpose(_mask(ins[1], ra.shape), rhs_spec).reshape(o_ch, c_grp, taps)
     lmask_flat = _mask(ins[0], la.shape).ravel()
-    group_of = np.arange(o_ch) // (o_ch // groups)
+    f_group_of = np.arange(o_ch) // max(o_ch // f_groups, 1)
+    b_group_of = np.arange(o_ch) // max(o_ch // b_groups, 1)
+
+    def reads(o: np.ndarray, c: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """lhs element (or -1) read by output (n, o[z], s) through kernel element (o, c, t)[z]: (n_out, Z, s_out)."""
+        batch = b_group_of[o][None, :] * n_out + np.arange(n_out)[:, None]
+        return pos[batch, f_group_of[o] * c_grp + c, t, :]
+
     m = size_of(oa)
     out = None
     if ins[0].pat is not None:
         o, c, t = np.nonzero(rmask)
-        cols = pos[:, group_of[o] * c_grp + c, t, :]  # (n_b, Z, s_out)
+        cols = reads(o, c, t)
         rows = out_ids[:, o, :]
         ok = cols >= 0
         s = pt.from_pairs(rows[ok], cols[ok], (m, size_of(la)))
         out = pt.union(out, pt.apply(s, ins[0].pat))
     if ins[1].pat is not None:
         o, c, t = (a.ravel() for a in np.indices((o_ch, c_grp, taps)))
-        src = pos[:, group_of[o] * c_grp + c, t, :]
+        src = reads(o, c, t)
         ok = src >= 0
         ok &= lmask_flat[np.where(ok, src, 0)]
         rows = out_ids[:, o, :]

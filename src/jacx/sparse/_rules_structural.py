@@ -1,16 +1,15 @@
 """Sparsity rules for data-movement primitives, reductions, cumulative ops, sorting, gather and scatter.
 
-Data movement is handled exactly and without per-primitive index arithmetic: the primitive itself is evaluated
-on integer arrays that hold, in place of the data, the row number of each element in the stacked operand
-patterns (``-1`` for "no dependence").  The result says, for every output element, which row it copies.
+Data movement is handled exactly: the primitive is replayed with NumPy on integer arrays that hold, in place of
+the data, the row number of each element in the stacked operand patterns (``-1`` for "no dependence").  The
+result says, for every output element, which row it copies.  Gather and scatter share one index map
+(:func:`window_sources`) read off their dimension numbers; no JAX computation runs for any of these rules.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 from jax import lax
@@ -67,6 +66,73 @@ def _starts(a: np.ndarray, starts: list, sizes: tuple) -> tuple:
     )
 
 
+def window_sources(
+    operand_shape: tuple[int, ...],
+    indices: np.ndarray,
+    window_dims: tuple[int, ...],
+    collapsed_dims: tuple[int, ...],
+    index_map: tuple[int, ...],
+    operand_batching_dims: tuple[int, ...],
+    indices_batching_dims: tuple[int, ...],
+    window_sizes: tuple[int, ...],
+    clamp: bool,
+) -> np.ndarray:
+    """Flat operand position of every element of the windowed side of a gather or scatter (``-1``: out of bounds).
+
+    The windowed side is the output of a gather or the updates of a scatter; its dimensions ``window_dims`` walk
+    the window (in order, the operand dimensions that are neither collapsed nor batching, of sizes
+    ``window_sizes``), the others walk the batch of index vectors (the last axis of ``indices``).  Component ``k``
+    of an index vector is the window start along operand dimension ``index_map[k]``, and operand dimension
+    ``operand_batching_dims[k]`` follows the batch position along indices dimension ``indices_batching_dims[k]``.
+    A start that would put part of its window out of bounds is clamped in (``clamp``) or drops the whole window
+    (its elements get ``-1``): the semantics of :class:`jax.lax.GatherScatterMode`.
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    batch_shape = idx.shape[:-1]
+    starts = idx.reshape(int(np.prod(batch_shape, dtype=np.int64)), idx.shape[-1])
+    shape = np.asarray(operand_shape, dtype=np.int64)
+    sizes = np.asarray(window_sizes, dtype=np.int64)
+    strides = np.array([np.prod(shape[d + 1:]) for d in range(len(shape))], dtype=np.int64)
+    imap = np.asarray(index_map, dtype=np.int64)
+    upper = shape[imap] - sizes[imap]
+    ok = None
+    if clamp:
+        starts = np.clip(starts, 0, np.maximum(upper, 0))
+    else:
+        ok = np.all((starts >= 0) & (starts <= upper), axis=1)
+    base = np.zeros(starts.shape[0], dtype=np.int64)
+    for k, d in enumerate(imap):  # a loop over the few index components: integer matmul is slow in NumPy
+        base += starts[:, k] * strides[d]
+    if operand_batching_dims:
+        coords = np.unravel_index(np.arange(base.size), batch_shape)
+        for od, bd in zip(operand_batching_dims, indices_batching_dims):
+            base = base + coords[bd] * strides[od]
+    offsets = np.zeros((), dtype=np.int64)
+    spans = [d for d in range(len(shape)) if d not in collapsed_dims and d not in operand_batching_dims]
+    for d in spans:
+        offsets = np.add.outer(offsets, np.arange(sizes[d], dtype=np.int64) * strides[d])
+    lead = batch_shape + (1,) * len(spans)
+    src = base.reshape(lead) + offsets
+    if ok is not None:
+        src = np.where(ok.reshape(lead), src, -1)
+    rank = len(batch_shape) + len(spans)
+    order = [d for d in range(rank) if d not in window_dims] + list(window_dims)
+    return np.transpose(src, np.argsort(order))
+
+
+def _np_gather(operand: np.ndarray, indices: np.ndarray, p: dict) -> np.ndarray:
+    dn = p["dimension_numbers"]
+    mode = lax.GatherScatterMode.from_any(p["mode"])
+    src = window_sources(
+        operand.shape, indices, dn.offset_dims, dn.collapsed_slice_dims, dn.start_index_map,
+        dn.operand_batching_dims, dn.start_indices_batching_dims, p["slice_sizes"],
+        clamp=mode != lax.GatherScatterMode.FILL_OR_DROP,
+    )
+    if operand.size == 0:
+        return np.full(src.shape, -1, dtype=operand.dtype)
+    return np.where(src >= 0, operand.ravel()[np.maximum(src, 0)], -1).astype(operand.dtype)
+
+
 def _np_dus(args: list) -> np.ndarray:
     out = np.array(args[0])
     out[_starts(out, args[2:], args[1].shape)] = args[1]
@@ -83,6 +149,7 @@ _NUMPY_MOVES = {
     "pad": lambda a, p: _np_pad(a[0], p["padding_config"], int(np.asarray(a[1]))),
     "concatenate": lambda a, p: np.concatenate(a, axis=p["dimension"]),
     "split": lambda a, p: np.split(a[0], np.cumsum(p["sizes"])[:-1], axis=p["axis"]),
+    "gather": lambda a, p: _np_gather(a[0], a[1], p),
     "select_n": lambda a, p: np.choose(np.asarray(a[0]).astype(np.int64), a[1:]),
     "dynamic_slice": lambda a, p: a[0][_starts(a[0], a[1:], p["slice_sizes"])],
     "dynamic_update_slice": lambda a, p: _np_dus(a),
@@ -119,14 +186,7 @@ def index_map(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val] | None:
             return None
         else:
             args.append(v.const)
-    params = dict(eqn.params)
-    if name in _NUMPY_MOVES:
-        res = _NUMPY_MOVES[name](args, params)
-    else:
-        if name == "gather":
-            params["fill_value"] = -1
-        with jax.ensure_compile_time_eval():
-            res = eqn.primitive.bind(*args, **params)
+    res = _NUMPY_MOVES[name](args, dict(eqn.params))
     res = res if eqn.primitive.multiple_results else [res]
     stacked = parts[0] if len(parts) == 1 else sp.csr_array(sp.vstack(parts, format="csr"))
     return [Val(pt.select_rows(stacked, np.asarray(r))) for r in res]
@@ -164,7 +224,7 @@ def moves(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val]:
         axes = tuple(i for i, (d, s) in enumerate(zip(shape, sizes)) if s < d)
         wide = _axis_union(ins[0], shape, axes)
         ids = np.arange(size_of(eqn.invars[0].aval), dtype=np.int32).reshape(shape)
-        sl = np.asarray(lax.slice(ids, (0,) * len(shape), tuple(sizes)))
+        sl = ids[tuple(slice(0, k) for k in sizes)]
         return [Val(pt.select_rows(wide, sl))]
     if name == "dynamic_update_slice":
         upd = ins[1].pat
@@ -211,40 +271,44 @@ def top_k(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val]:
     return [Val(out), Val(None)]
 
 
-def _scatter_destinations(eqn: Any, indices: np.ndarray) -> np.ndarray | None:
-    """Flat operand position each update element lands on (``-1``: dropped), via the transpose of scatter-add."""
-    op_aval, upd_aval = eqn.invars[0].aval, eqn.invars[2].aval
-    n_op = size_of(op_aval)
-    dt = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    if n_op >= (2**53 if dt == jnp.float64 else 2**24):
-        return None
-    p = eqn.params
-
-    def scatter(u: jax.Array) -> jax.Array:
-        return lax.scatter_add(
-            jnp.zeros(op_aval.shape, dt), indices, u, p["dimension_numbers"],
-            indices_are_sorted=p["indices_are_sorted"], unique_indices=p["unique_indices"], mode=p["mode"],
-        )
-
-    with jax.ensure_compile_time_eval():
-        transpose = jax.linear_transpose(scatter, jax.ShapeDtypeStruct(upd_aval.shape, dt))
-        (g,) = transpose(jnp.arange(1, n_op + 1, dtype=dt).reshape(op_aval.shape))
-    return np.asarray(g).ravel().astype(np.int64) - 1
+def _scatter_destinations(eqn: Any, indices: np.ndarray) -> np.ndarray:
+    """Flat operand position each update element lands on (``-1``: dropped), from the dimension numbers."""
+    dn = eqn.params["dimension_numbers"]
+    op_shape, upd_shape = tuple(eqn.invars[0].aval.shape), tuple(eqn.invars[2].aval.shape)
+    windows = iter(upd_shape[d] for d in dn.update_window_dims)
+    sizes = tuple(
+        1 if d in dn.inserted_window_dims or d in dn.operand_batching_dims else next(windows)
+        for d in range(len(op_shape))
+    )
+    mode = lax.GatherScatterMode.from_any(eqn.params["mode"])
+    src = window_sources(
+        op_shape, indices, dn.update_window_dims, dn.inserted_window_dims, dn.scatter_dims_to_operand_dims,
+        dn.operand_batching_dims, dn.scatter_indices_batching_dims, sizes,
+        clamp=mode == lax.GatherScatterMode.CLIP,  # FILL_OR_DROP and PROMISE_IN_BOUNDS drop out-of-bounds windows
+    )
+    return src.ravel()
 
 
 @register("scatter", "scatter-add", "scatter-sub", "scatter-mul", "scatter-min", "scatter-max")
 def scatter(ctx: Context, eqn: Any, ins: list[Val]) -> list[Val]:
+    """Scatter family: a landed element depends on the updates landing there (a plain scatter, several: any of
+    them) and, except for a plain scatter, on the operand; unknown indices give every element the union."""
     op, idx, upd = ins
     n_op = size_of(eqn.invars[0].aval)
-    dest = None if idx.const is None else _scatter_destinations(eqn, idx.const)
-    if dest is None:
+    if idx.const is None:
         row = None if upd.pat is None else pt.broadcast_row(pt.row_union(upd.pat), n_op)
         return [Val(pt.union(op.pat, row))]
+    dest = _scatter_destinations(eqn, idx.const)
     live = dest >= 0
-    s = pt.from_pairs(dest[live], np.nonzero(live)[0], (n_op, len(dest)))
-    from_upd = pt.apply(s, upd.pat)
+    from_upd = None
+    if upd.pat is not None:  # each update's entries move to its row (about twice as fast as a product)
+        rows = np.repeat(dest, np.diff(upd.pat.indptr))
+        landed = rows >= 0
+        from_upd = pt.from_pairs(rows[landed], upd.pat.indices[landed], (n_op, upd.pat.shape[1]))
     from_op = op.pat
-    if eqn.primitive.name == "scatter" and from_op is not None:
+    # a plain scatter overwrites; scatter_apply (update_jaxpr set) computes the new value from the operand
+    overwrites = eqn.primitive.name == "scatter" and eqn.params.get("update_jaxpr") is None
+    if overwrites and from_op is not None:
         keep = np.arange(n_op)
         keep[dest[live]] = -1
         from_op = pt.select_rows(from_op, keep)
