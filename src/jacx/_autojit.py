@@ -177,19 +177,20 @@ class _Record:
     baked in, so XLA can fold them as under the user's own ``jax.jit``; the guard still runs before every call.
     """
 
-    __slots__ = ("program", "consts", "literals", "calls", "baked")
+    __slots__ = ("program", "consts", "literals", "calls", "baked", "bake_after")
 
-    def __init__(self, program: _Program, consts: Any, literals: dict) -> None:
+    def __init__(self, program: _Program, consts: Any, literals: dict, bake_after: int = _BAKE_AFTER_CALLS) -> None:
         # on the device once, rather than sent with every call
         self.program, self.consts, self.literals = program, jax.device_put(consts), jax.device_put(literals)
         self.calls = 0
         self.baked: Callable | None = None
+        self.bake_after = bake_after
 
     def run(self, leaves: list) -> Any:
         if self.baked is not None:
             return self.baked(*leaves)
         self.calls += 1
-        if self.calls == _BAKE_AFTER_CALLS and _const_size(self.consts) <= _BAKE_MAX_ENTRIES:
+        if self.calls == self.bake_after and _const_size(self.consts) <= _BAKE_MAX_ENTRIES:
             jitted, consts, literals = self.program.jitted, self.consts, self.literals
             self.baked = jax.jit(lambda *xs: jitted(consts, literals, list(xs)))
             return self.baked(*leaves)
@@ -217,13 +218,14 @@ class AutoJit:
     Array([5., 5.], dtype=float32)
     """
 
-    __slots__ = ("f", "spec", "make", "enabled", "where", "_guard", "_reason", "_records", "_last_sig",
+    __slots__ = ("f", "spec", "make", "enabled", "where", "bake_after", "_guard", "_reason", "_records", "_last_sig",
                  "_last", "_programs_made", "_eager", "__weakref__")
     _jacx_guard_children = ("f",)
 
     def __init__(self, f: Callable, spec: Hashable, make: Callable[[Callable], Callable], enabled: bool = True,
-                 where: str = "jacx") -> None:
+                 where: str = "jacx", bake_after: int = _BAKE_AFTER_CALLS) -> None:
         self.f = f
+        self.bake_after = bake_after  # calls in one state before its constants are compiled in (1: at once)
         self.spec = spec
         self.make = make
         self.enabled = enabled
@@ -310,7 +312,7 @@ class AutoJit:
         if program is None:
             return self.eager(*args, **kwargs)
         if self._guard is not None:  # the guard vouches for this trace: remember it for the fast path
-            record = _Record(program, traced.consts, traced.literals)
+            record = _Record(program, traced.consts, traced.literals, self.bake_after)
             if len(self._records) >= _MAX_RECORDS:
                 self._records.clear()
             self._records[sig] = record
