@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh
 
 from ._api import (
     AutoJit,
@@ -33,9 +34,11 @@ from ._api import (
     memo_put,
     normalise_argnums,
     split_args,
+    warn_once,
 )
 from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
 from ._memory import per_pass_bytes, plan_chunk
+from ._sharding import Devices, mesh_size, place, resolve_mesh, sharded_map
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
@@ -68,7 +71,8 @@ def _batched(fn: Callable, count: int, chunk_size: int | None) -> Any:
 
 
 def _jacobian_impl(
-    f: Callable, argnums: Any, mode: str, has_aux: bool, chunk_size: int | None, args: tuple, kwargs: dict
+    f: Callable, argnums: Any, mode: str, has_aux: bool, chunk_size: int | None, args: tuple, kwargs: dict,
+    mesh: Mesh | None = None,
 ) -> Any:
     argnums = normalise_argnums(argnums, len(args))
     g, primal = split_args(f, argnums, args, kwargs)
@@ -89,12 +93,41 @@ def _jacobian_impl(
     forward = mode == "forward" or (mode == "auto" and n <= m)
     itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
     compiled = any(isinstance(leaf, jax.core.Tracer) for leaf in in_leaves)  # inside jit: fewer copies at peak
-    chunk = plan_chunk(m, n, n if forward else m, per_pass, itemsize, chunk_size, compiled=compiled,
-                       reverse=not forward)
+    d = mesh_size(mesh)
+    seeds = n if forward else m
+    # each device holds its share of the products (m x n/d forward, n x m/d reverse): planned per device
+    chunk = plan_chunk(m if forward else -(-m // d), -(-n // d) if forward else n, -(-seeds // d), per_pass,
+                       itemsize, chunk_size, compiled=compiled, reverse=not forward, devices=d)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
 
+    if mesh is not None:
+        # what g closes over (f's constants, traced) travels into the mapped body as replicated arguments
+        conv, consts = jax.closure_convert(g, primal)
+        rep = (primal, consts)
+
+        def g_in(r: Any) -> Callable:
+            return lambda p: conv(p, *r[1])
+
+        if forward:
+            if chunk is None:
+                def push_on(i, r):
+                    return jax.jvp(g_in(r), (r[0],), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)[1]
+                prepare = lambda r: r  # noqa: E731
+            else:
+                def push_on(i, linear):
+                    return linear(_one_hot_tree(i, in_avals, in_tree))
+                prepare = lambda r: jax.linearize(g_in(r), r[0], has_aux=has_aux)[1]  # noqa: E731
+            cols = jax.tree_util.tree_leaves(sharded_map(push_on, n, chunk, mesh, rep, prepare))
+        else:
+            def pull_on(j, pullback):
+                return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
+            rows = jax.tree_util.tree_leaves(sharded_map(
+                pull_on, m, chunk, mesh, rep, lambda r: jax.vjp(g_in(r), r[0], has_aux=has_aux)[1]))
+        aux = g(primal)[1] if has_aux else None
     if forward:
-        if chunk is None or chunk >= n:
+        if mesh is not None:
+            pass
+        elif chunk is None or chunk >= n:
             def push(i):
                 out = jax.jvp(g, (primal,), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)
                 return out[1]
@@ -107,7 +140,8 @@ def _jacobian_impl(
             def push(i):
                 return lin[1](_one_hot_tree(i, in_avals, in_tree))
 
-        cols = jax.tree_util.tree_leaves(_batched(push, n, chunk))  # each (n, *out_shape)
+        if mesh is None:
+            cols = jax.tree_util.tree_leaves(_batched(push, n, chunk))  # each (n, *out_shape)
         blocks = []
         for col, y in zip(cols, out_leaves):
             per_input, off = [], 0
@@ -118,14 +152,15 @@ def _jacobian_impl(
                 off += s
             blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
     else:
-        res = jax.vjp(g, primal, has_aux=has_aux)
-        pullback = res[1]
-        aux = res[2] if has_aux else None
+        if mesh is None:
+            res = jax.vjp(g, primal, has_aux=has_aux)
+            pullback = res[1]
+            aux = res[2] if has_aux else None
 
-        def pull(j):
-            return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
+            def pull(j):
+                return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
 
-        rows = jax.tree_util.tree_leaves(_batched(pull, m, chunk))  # each (m, *in_shape)
+            rows = jax.tree_util.tree_leaves(_batched(pull, m, chunk))  # each (m, *in_shape)
         blocks, off = [], 0
         for y in out_leaves:
             s = _size(y)
@@ -136,6 +171,16 @@ def _jacobian_impl(
             blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
             off += s
     jac = jax.tree_util.tree_unflatten(out_tree, blocks)
+    if mesh is not None:  # keep the seed axes (input axes forward, output axes reverse) split over the devices
+        out_ndim = {id(b): len(y.shape) for y, bl in zip(out_leaves, blocks) for b in jax.tree_util.tree_leaves(bl)}
+        jac, spread = place(jac, mesh, lambda a: range(out_ndim[id(a)], a.ndim) if forward
+                            else range(out_ndim[id(a)]))
+        if not spread:
+            warn_once(("unsharded", n if forward else m, d), (
+                f"jacx.jacobian: no {'input' if forward else 'output'} axis of the Jacobian divides evenly over the "
+                f"{d} devices, so XLA keeps that block whole on every device (JAX shards only axes whose length "
+                f"the device count divides). Use a number of devices that divides the {n if forward else m} "
+                "seeds, or pad the problem."))
     return (jac, aux) if has_aux else jac
 
 
@@ -171,6 +216,7 @@ def jacobian(
     chunk_size: int | None = None,
     jit: bool = True,
     check_finite: bool = False,
+    devices: Devices = None,
 ) -> Callable:
     """The Jacobian of ``f`` as a function, laid out exactly like :func:`jax.jacfwd` / :func:`jax.jacrev`.
 
@@ -192,6 +238,10 @@ def jacobian(
             (only outside ``jit``/``vmap``, where values are concrete). Off by default, like JAX, because the check
             costs a device-to-host synchronisation on every call; the analysis functions (``linearize``,
             ``volume_change``, ``check_jacobian``) always check.
+        devices: spread the JVPs/VJPs over several devices: ``"all"`` (every device of every process), a sequence
+            of devices, or a ``jax.sharding.Mesh``; ``None``: one device (a mesh set with ``jax.set_mesh`` is not
+            picked up yet: pass it as ``devices=mesh``). The result stays split over the devices along its input axes (forward) or output axes
+            (reverse) where their length divides evenly; the memory check is per device. See docs/distributed.md.
 
     Raises:
         JacobianTooLargeError: the dense Jacobian would not fit in the available memory.
@@ -203,23 +253,36 @@ def jacobian(
            [2., 1.]], dtype=float32)
     """
     argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
-    key = ("jacobian", function_key(f), argnums, mode, has_aux, chunk_size, jit, check_finite)
+    if devices is None:
+        fixed: Mesh | None = None
+    else:
+        fixed = resolve_mesh(devices, "jacx.jacobian")
+        if fixed is None:  # one device: today's path
+            devices = None
+    key = ("jacobian", function_key(f), argnums, mode, has_aux, chunk_size, jit, check_finite,
+           None if devices is None else ("mesh", fixed))
     made = memo_get(key)
     if made is not None:
         return made
     check_function(f, "jacx.jacobian")
     check_mode(mode)
     check_chunk_size(chunk_size)
+    return memo_put(key, _jacobian_on(f, argnums, mode, has_aux, chunk_size, jit, check_finite, fixed))
+
+
+def _jacobian_on(f: Callable, argnums: Any, mode: Mode, has_aux: bool, chunk_size: int | None, jit: bool,
+                 check_finite: bool, mesh: Mesh | None) -> Callable:
+    """The Jacobian function of ``f`` on one device (``mesh=None``) or spread over ``mesh``."""
 
     def make(fun: Callable) -> Callable:
         def traceable(*args: Any, **kwargs: Any) -> Any:
-            return _jacobian_impl(fun, argnums, mode, has_aux, chunk_size, args, kwargs)
+            return _jacobian_impl(fun, argnums, mode, has_aux, chunk_size, args, kwargs, mesh)
 
         return traceable
 
+    spec = ("jacobian", argnums, mode, has_aux, chunk_size) + (() if mesh is None else (("mesh", mesh),))
     if not check_finite:
-        jacobian_fn = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size), make, jit, "jacx.jacobian")
-        return memo_put(key, jacobian_fn)
+        return AutoJit(f, spec, make, jit, "jacx.jacobian")
 
     def make_checked(fun: Callable) -> Callable:
         traceable = make(fun)
@@ -230,8 +293,7 @@ def jacobian(
 
         return checked
 
-    compiled = AutoJit(f, ("jacobian", argnums, mode, has_aux, chunk_size, "checked"), make_checked, jit,
-                       "jacx.jacobian")
+    compiled = AutoJit(f, (*spec, "checked"), make_checked, jit, "jacx.jacobian")
 
     def jacobian_fn(*args: Any, **kwargs: Any) -> Any:
         result, finite = compiled(*args, **kwargs)
@@ -241,7 +303,7 @@ def jacobian(
 
     jacobian_fn.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     jacobian_fn.__doc__ = f"Jacobian of {getattr(f, '__name__', 'f')} (mode={mode!r}, argnums={argnums!r})."
-    return memo_put(key, jacobian_fn)
+    return jacobian_fn
 
 
 def jacobian_matrix(

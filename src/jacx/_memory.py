@@ -374,8 +374,13 @@ def plan_chunk(
     *,
     compiled: bool | None = None,
     reverse: bool = False,
+    devices: int = 1,
 ) -> int | None:
     """The chunk size to build an ``m x n`` Jacobian with ``passes`` JVPs/VJPs of ``per_pass`` bytes each.
+
+    With ``devices > 1`` the figures are one device's share (its ``m x n`` block and its passes) and the memory is
+    one device's: ``JACX_MEMORY_LIMIT_BYTES`` is then per device, and CPU devices (which share the host's memory)
+    get the host's figure divided by the number of local CPU devices.
 
     Returns ``chunk_size`` unchanged when everything fits (``None``: all passes at once), a smaller chunk that fits
     when the user gave none, and raises :class:`~jacx.JacobianTooLargeError` when the Jacobian itself, one pass, or
@@ -397,6 +402,11 @@ def plan_chunk(
     avail, where = _available()
     if avail is None:
         return chunk_size
+    if devices > 1:
+        if not where.startswith("set by") and jax.devices()[0].platform == "cpu":
+            local = jax.local_device_count()
+            avail, where = avail // local, f"{where}, shared by {local} CPU devices"
+        where = f"{where} (per device, {devices} devices)"
     budget = SAFETY_FRACTION * avail - (0 if where.startswith("set by") else RESERVE_BYTES)
     if copies * jac_bytes > budget:
         raise JacobianTooLargeError(

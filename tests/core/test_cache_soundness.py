@@ -385,7 +385,7 @@ def test_models_built_by_a_factory_all_stay_compiled():
             _check(model)
     # two widths: two programs, shared by the twelve models; each model's own weights are arguments
     assert len(_autojit._programs) == 2
-    made = [_autojit._made.get(("jacobian", m, 0, "auto", False, None, True, False)) for m in models]
+    made = [_autojit._made.get(("jacobian", m, 0, "auto", False, None, True, False, None)) for m in models]
     assert all(a is not None and a._guard is not None and not a._eager for a in made)
 
 
