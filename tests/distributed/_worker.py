@@ -12,9 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-jax.config.update("jax_enable_x64", True)
-
-import jacx  # noqa: E402
+import jacx
 
 
 def _max_diff(a, b) -> float:
@@ -98,5 +96,6 @@ def memory() -> dict:
     return out
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # (pytest's doctest collection imports this file: no global settings on import)
+    jax.config.update("jax_enable_x64", True)
     print(json.dumps({"dense": dense, "memory": memory}[sys.argv[1]]()))
