@@ -100,50 +100,34 @@ def _jacobian_impl(
                        itemsize, chunk_size, compiled=compiled, reverse=not forward, devices=d)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
 
-    if mesh is not None:
+    # one product per seed, after a preparation shared by all seeds (of one device): a JVP each, or one
+    # linearization (forward, chunked) or one VJP (reverse) whose linear map every seed goes through
+    if forward and (chunk is None or chunk >= seeds):
+        def product(i, r):
+            return jax.jvp(r[0], (r[1],), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)[1]
+        prepare = lambda r: r  # noqa: E731
+    elif forward:
+        def product(i, linear):
+            return linear(_one_hot_tree(i, in_avals, in_tree))
+        prepare = lambda r: jax.linearize(r[0], r[1], has_aux=has_aux)[1]  # noqa: E731
+    else:
+        def product(j, pullback):
+            return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
+        prepare = lambda r: jax.vjp(r[0], r[1], has_aux=has_aux)[1]  # noqa: E731
+    aux = g(primal)[1] if has_aux else None
+    if mesh is None:
+        ctx = prepare((g, primal))
+        stacked = _batched(lambda i: product(i, ctx), seeds, chunk)
+    else:
         # what g closes over (f's constants, traced) travels into the mapped body as replicated arguments
         conv, consts = jax.closure_convert(g, primal)
-        rep = (primal, consts)
+        stacked = sharded_map(product, seeds, chunk, mesh, (primal, consts),
+                              lambda r: prepare((lambda p: conv(p, *r[1]), r[0])))
+    stacked = jax.tree_util.tree_leaves(stacked)  # forward: each (n, *out_shape); reverse: each (m, *in_shape)
 
-        def g_in(r: Any) -> Callable:
-            return lambda p: conv(p, *r[1])
-
-        if forward:
-            if chunk is None:
-                def push_on(i, r):
-                    return jax.jvp(g_in(r), (r[0],), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)[1]
-                prepare = lambda r: r  # noqa: E731
-            else:
-                def push_on(i, linear):
-                    return linear(_one_hot_tree(i, in_avals, in_tree))
-                prepare = lambda r: jax.linearize(g_in(r), r[0], has_aux=has_aux)[1]  # noqa: E731
-            cols = jax.tree_util.tree_leaves(sharded_map(push_on, n, chunk, mesh, rep, prepare))
-        else:
-            def pull_on(j, pullback):
-                return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
-            rows = jax.tree_util.tree_leaves(sharded_map(
-                pull_on, m, chunk, mesh, rep, lambda r: jax.vjp(g_in(r), r[0], has_aux=has_aux)[1]))
-        aux = g(primal)[1] if has_aux else None
+    blocks = []
     if forward:
-        if mesh is not None:
-            pass
-        elif chunk is None or chunk >= n:
-            def push(i):
-                out = jax.jvp(g, (primal,), (_one_hot_tree(i, in_avals, in_tree),), has_aux=has_aux)
-                return out[1]
-
-            aux = g(primal)[1] if has_aux else None
-        else:  # linearize once, then apply the linear map chunk by chunk
-            lin = jax.linearize(g, primal, has_aux=has_aux)
-            aux = lin[2] if has_aux else None
-
-            def push(i):
-                return lin[1](_one_hot_tree(i, in_avals, in_tree))
-
-        if mesh is None:
-            cols = jax.tree_util.tree_leaves(_batched(push, n, chunk))  # each (n, *out_shape)
-        blocks = []
-        for col, y in zip(cols, out_leaves):
+        for col, y in zip(stacked, out_leaves):
             per_input, off = [], 0
             for x in in_avals:
                 s = _size(x)
@@ -152,35 +136,29 @@ def _jacobian_impl(
                 off += s
             blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
     else:
-        if mesh is None:
-            res = jax.vjp(g, primal, has_aux=has_aux)
-            pullback = res[1]
-            aux = res[2] if has_aux else None
-
-            def pull(j):
-                return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
-
-            rows = jax.tree_util.tree_leaves(_batched(pull, m, chunk))  # each (m, *in_shape)
-        blocks, off = [], 0
+        off = 0
         for y in out_leaves:
             s = _size(y)
             per_input = [
                 r[off : off + s].reshape(y.shape + x.shape).astype(jnp.result_type(y.dtype, x.dtype))
-                for r, x in zip(rows, in_avals)
+                for r, x in zip(stacked, in_avals)
             ]
             blocks.append(jax.tree_util.tree_unflatten(in_tree, per_input))
             off += s
-    jac = jax.tree_util.tree_unflatten(out_tree, blocks)
     if mesh is not None:  # keep the seed axes (input axes forward, output axes reverse) split over the devices
-        out_ndim = {id(b): len(y.shape) for y, bl in zip(out_leaves, blocks) for b in jax.tree_util.tree_leaves(bl)}
-        jac, spread = place(jac, mesh, lambda a: range(out_ndim[id(a)], a.ndim) if forward
-                            else range(out_ndim[id(a)]))
+        spread = True
+        for k, y in enumerate(out_leaves):
+            k_out = len(y.shape)
+            blocks[k], ok = place(blocks[k], mesh, lambda a, k_out=k_out: range(k_out, a.ndim) if forward
+                                  else range(k_out))
+            spread = spread and ok
         if not spread:
-            warn_once(("unsharded", n if forward else m, d), (
+            warn_once(("unsharded", seeds, d), (
                 f"jacx.jacobian: no {'input' if forward else 'output'} axis of the Jacobian divides evenly over the "
                 f"{d} devices, so XLA keeps that block whole on every device (JAX shards only axes whose length "
-                f"the device count divides). Use a number of devices that divides the {n if forward else m} "
-                "seeds, or pad the problem."))
+                f"the device count divides). Use a number of devices that divides the {seeds} seeds, or pad the "
+                "problem."))
+    jac = jax.tree_util.tree_unflatten(out_tree, blocks)
     return (jac, aux) if has_aux else jac
 
 

@@ -49,8 +49,7 @@ def _natural_out(f: Callable) -> Callable:
 _to_vector = jax.jit(lambda a: a.reshape(-1), donate_argnums=0)
 
 
-_GATHERS = {"gather", "scatter", "scatter-add", "scatter_add", "scatter-mul", "scatter_mul", "scatter-min",
-            "scatter_min", "scatter-max", "scatter_max"}
+_GATHERS = {"gather", "scatter", "scatter-add", "scatter-sub", "scatter-mul", "scatter-min", "scatter-max"}
 _SPLIT_GAIN = 0.8  # a bidirectional coloring is used when it needs at most this fraction of the one-sided products
 _SPLIT_NNZ = 200_000  # patterns with more entries try a bidirectional split only if it promises much
 
