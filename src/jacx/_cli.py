@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "flow": ("jacx.flows._cli", "normalizing-flow training demo"),
     "sparse": ("jacx.sparse._cli", "sparse Jacobian demos and spy plots"),
     "demo": ("jacx._demos", "application demos: robotics, vision, implicit, robustness, backprop"),
+    "explore": ("jacx.explore._cli", "interactive Jacobian explorer in the browser"),
 }
 """Subcommand -> (module with ``cli_main(argv) -> int``, one-line description)."""
 
