@@ -312,3 +312,110 @@ def test_the_command_never_hangs(expr, at):
         assert proc.stderr.startswith("jacx: error: ") and proc.stderr.count("\n") == 1
     else:
         assert "det J" in proc.stdout
+
+
+# --- a command line that feels finished: --version, help everywhere, one output option, the quoting hint ---------
+
+
+def test_version(capsys):
+    from jacx import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"jacx {__version__}\n"
+
+
+def _every_parser():
+    """(prog, parser) for the top-level command and every subcommand that builds its parser with ``_parser()``,
+    sub-subcommands (``jacx sparse spy``) included."""
+    import argparse
+    import importlib
+
+    found = [("jacx", _cli._build_parser())]
+    for name, (module_name, _) in _cli.SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "_parser"):
+            found.append((f"jacx {name}", module._parser()))
+    walked, stack = [], list(found)
+    while stack:
+        prog, parser = stack.pop()
+        walked.append((prog, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend((sub.prog, sub) for sub in action.choices.values())
+    return walked
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    walked = _every_parser()
+    progs = {prog for prog, _ in walked}
+    assert {"jacx", "jacx plot", "jacx flow", "jacx sparse", "jacx sparse info", "jacx sparse spy",
+            "jacx demo"} <= progs
+    for prog, parser in walked:
+        visible = {a.dest for a in parser._actions if a.help is not argparse.SUPPRESS}
+        for action in parser._actions:
+            name = "/".join(action.option_strings) or action.dest
+            if action.help is argparse.SUPPRESS:  # only an old spelling of an option that is shown
+                assert action.dest in visible, f"{prog}: {name} is hidden and has no visible twin"
+                continue
+            assert action.help and action.help.strip(), f"{prog}: {name} has no help text"
+
+
+def test_every_command_writing_files_takes_dash_o_and_output():
+    walked = dict(_every_parser())
+    for prog in ("jacx plot", "jacx flow", "jacx sparse spy", "jacx demo"):
+        flags = {flag for a in walked[prog]._actions for flag in a.option_strings if a.dest == "output"}
+        assert {"-o", "--output"} <= flags, prog
+        shown = walked[prog].format_help()
+        assert "-o PATH, --output PATH" in shown and "--out " not in shown and "--output-dir" not in shown, prog
+
+
+@pytest.mark.parametrize(
+    ("prog", "argv", "old"),
+    [
+        ("jacx sparse", ["spy", "arrow"], "--out"),
+        ("jacx flow", [], "--output-dir"),
+        ("jacx demo", ["vision"], "--out"),
+    ],
+)
+def test_old_output_spellings_still_work(prog, argv, old):
+    parser = dict(_every_parser())[prog]
+    for flag in ("-o", "--output", old):
+        assert parser.parse_args([*argv, flag, "somewhere"]).output == "somewhere", flag
+
+
+def test_sparse_spy_and_flow_write_where_dash_o_says(tmp_path, capsys):
+    spy = tmp_path / "spy.png"
+    assert main(["sparse", "spy", "arrow", "--size", "12", "-o", str(spy)]) == 0
+    assert spy.read_bytes()[:4] == b"\x89PNG"
+    folder = tmp_path / "flow"
+    assert main(["flow", "--steps", "2", "--num-data", "64", "--layers", "1", "--hidden", "4", "--no-progress",
+                 "-o", str(folder)]) in (0, 1)  # two steps of training need not integrate to 1 within 1%
+    assert sorted(p.name for p in folder.iterdir()) == ["flow_moons_density.png", "flow_moons_loss.png",
+                                                        "flow_moons_volume.png"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["x**2", "+", "y,", "x*y"], 'put the expression in quotes: jacx "x**2 + y, x*y"'),
+        (["x**2", "+", "y,", "x*y", "--at", "x=1,y=2", "--json"],
+         'put the expression in quotes: jacx "x**2 + y, x*y" --at x=1,y=2 --json'),
+        (["--vars", "x y", "x", "+", "y,", "y"], "put the expression in quotes: jacx \"x + y, y\" --vars 'x y'"),
+        (["plot", "x**2", "-", "y**2,", "2*x*y", "-o", "m.png"],
+         'put the expression in quotes: jacx plot "x**2 - y**2, 2*x*y" -o m.png'),
+    ],
+)
+def test_an_unquoted_expression_gets_a_hint_to_quote_it(capsys, argv, hint):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("jacx") and "unrecognized arguments" in err and err.rstrip().endswith(hint)
+
+
+def test_an_unknown_option_gets_no_quoting_hint(capsys):
+    code, _, err = run(capsys, "x, y", "--nosuch")
+    assert code == 2 and "unrecognized arguments: --nosuch" in err and "quotes" not in err

@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from ._errors import JacxUsageError
 __all__ = [
     "CommandLineError",
     "OneLineParser",
+    "add_output_option",
     "OrderedPair",
     "bounded_float",
     "bounded_int",
@@ -52,8 +54,49 @@ class OneLineParser(argparse.ArgumentParser):
     the following arguments are required: name (see jacx demo --help)
     """
 
+    def __init__(self, *args: Any, expression: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._expression = expression
+
     def error(self, message: str) -> NoReturn:
         raise CommandLineError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # noqa: D102
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            hint = self._quote_hint(list(sys.argv[1:] if args is None else args), extras)
+            if hint:
+                raise CommandLineError(f"unrecognized arguments: {' '.join(a.strip() for a in extras)}; {hint}")
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _quote_hint(self, argv: list[str], extras: list[str]) -> str | None:
+        """For a parser built with ``expression="dest"``: when the words left over look like the rest of an
+        expression the shell split at its spaces (none is an option), the command again with the expression in
+        quotes and the options as they were given."""
+        if self._expression is None or any(e.strip().startswith("--") for e in extras):
+            return None
+        takes: dict[str, int] = {}
+        for action in self._actions:
+            count = 0 if action.nargs == 0 else action.nargs if isinstance(action.nargs, int) else 1
+            takes.update({flag: count for flag in action.option_strings})
+        words, options, i = [], [], 0
+        while i < len(argv):
+            arg = argv[i]
+            if arg in takes:
+                options += argv[i : i + 1 + takes[arg]]
+                i += 1 + takes[arg]
+                continue
+            if arg.split("=", 1)[0] in takes and arg.startswith("--"):
+                options.append(arg)
+            else:
+                words.append(arg.strip())
+            i += 1
+        expression = " ".join(w for w in words if w)
+        if not expression or '"' in expression:
+            return None
+        shown = " ".join(shlex.quote(o.strip()) for o in options)
+        return f'put the expression in quotes: {self.prog} "{expression}"' + (f" {shown}" if shown else "")
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # noqa: D102
         # argparse reads '-1e6' or '-inf' as an unknown option; a leading space makes such numbers plain values
@@ -70,6 +113,25 @@ def _is_negative_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def add_output_option(parser: argparse.ArgumentParser, *, default: str | None, help: str,
+                      old_spellings: tuple[str, ...] = ()) -> argparse.Action:
+    """Add ``-o/--output`` (stored as ``output``), the one name every ``jacx`` command uses for where its files go.
+    ``old_spellings`` (such as ``--out``) keep working but are not shown in ``--help``.
+
+    >>> parser = OneLineParser(prog="jacx x")
+    >>> _ = add_output_option(parser, default="a.png", help="image file to write", old_spellings=("--out",))
+    >>> [parser.parse_args(argv).output for argv in ([], ["-o", "b.png"], ["--output", "c.png"], ["--out", "d.png"])]
+    ['a.png', 'b.png', 'c.png', 'd.png']
+    >>> "--out " in parser.format_help()
+    False
+    """
+    action = parser.add_argument("-o", "--output", default=default, metavar="PATH", help=help)
+    if old_spellings:
+        parser.add_argument(*old_spellings, dest="output", metavar="PATH", default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS)
+    return action
 
 
 # ---------------------------------------------------------------------------------------------------------------

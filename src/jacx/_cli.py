@@ -64,7 +64,12 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Symbolic Jacobians from the command line, checked against automatic differentiation.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        expression="expressions",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"jacx {__version__}",
+                        help="print the version of jacx and exit")
     parser.add_argument("expressions", help='the outputs f1, f2, ... separated by commas, e.g. "x**2 + y, x*y"')
     parser.add_argument("--at", metavar="POINT", help="a point: x=1,y=2 (or 1,2 in variable order); values may be "
                         "expressions such as pi/4")

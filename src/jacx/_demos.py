@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._argparse import CommandLineError, OneLineParser, interrupt_guard, prepare_output_folder, save_figure
+from ._argparse import CommandLineError, OneLineParser, add_output_option, interrupt_guard, prepare_output_folder
+from ._argparse import save_figure
 
 __all__ = ["cli_main", "DEMOS", "install_hint"]
 
@@ -332,7 +333,7 @@ class _CountingOut:
 
 
 def cli_main(argv: list[str]) -> int:
-    """``jacx demo NAME [--out DIR]``: run one application demo (or ``all``).
+    """``jacx demo NAME [-o DIR]``: run one application demo (or ``all``).
 
     Exit status 0 when every check of the demos that ran passed, 1 when a check failed, 2 on bad input (or, for a
     single demo, a missing optional package), 130 after Ctrl-C.  ``all`` skips demos whose optional package is
@@ -345,16 +346,21 @@ def cli_main(argv: list[str]) -> int:
         return _run(argv)
 
 
-def _run(argv: list[str]) -> int:
+def _parser() -> OneLineParser:
     parser = OneLineParser(prog="jacx demo", description="Run an application demo of jacx.")
     parser.add_argument("name", help=f"which demo: {', '.join(DEMOS)} or all")
-    parser.add_argument("--out", default=None, help="folder for pictures (vision); created if needed")
+    add_output_option(parser, default=None, old_spellings=("--out",),
+                      help="folder for the demos' pictures (created if needed); without it no picture is written")
+    return parser
+
+
+def _run(argv: list[str]) -> int:
     try:
-        args = parser.parse_args(argv)
+        args = _parser().parse_args(argv)
         if args.name not in DEMOS and args.name != "all":
             raise CommandLineError(f"unknown demo {args.name!r}; expected one of {', '.join(DEMOS)} or all")
-        if args.out:
-            prepare_output_folder(args.out)
+        if args.output:
+            prepare_output_folder(args.output)
     except CommandLineError as exc:
         print(f"jacx demo: error: {exc}", file=sys.stderr)
         return 2
@@ -368,7 +374,7 @@ def _run(argv: list[str]) -> int:
         t0 = time.perf_counter()
         before = out.failed
         try:
-            DEMOS[name](out, args.out)
+            DEMOS[name](out, args.output)
         except ImportError as exc:
             module = _missing_module(exc)
             if module is None:

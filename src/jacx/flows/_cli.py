@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._argparse import OneLineParser, bounded_int, interrupt_guard, positive_finite_float, prepare_output_folder
-from .._argparse import save_figure
+from .._argparse import OneLineParser, add_output_option, bounded_int, interrupt_guard, positive_finite_float
+from .._argparse import prepare_output_folder, save_figure
 from .._errors import JacxUsageError
 
 __all__ = ["cli_main"]
@@ -20,8 +20,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a RealNVP (or MAF) flow on a 2-D toy data set, check that the learned density "
         "integrates to 1, and write pictures of the density and of how the trained map changes volume.",
     )
-    p.add_argument("--data", default="moons", choices=["moons", "rings", "checkerboard"])
-    p.add_argument("--model", default="realnvp", choices=["realnvp", "maf"])
+    p.add_argument("--data", default="moons", choices=["moons", "rings", "checkerboard"],
+                   help="the toy data set: moons, rings or checkerboard (default moons)")
+    p.add_argument("--model", default="realnvp", choices=["realnvp", "maf"],
+                   help="the flow: realnvp (affine couplings) or maf (masked autoregressive) (default realnvp)")
     p.add_argument("--steps", type=bounded_int(1, 1_000_000, example=4000), default=4000,
                    help="training steps, 1 to 1000000 (default 4000)")
     p.add_argument("--layers", type=bounded_int(1, 32, note="deeper flows do not fit in memory", example=8),
@@ -38,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                    default=20_000, help="size of the toy data set, 1 to 200000 (default 20000)")
     p.add_argument("--seed", type=bounded_int(0, 2**32 - 1, note="JAX keys hold 32 bits", example=0), default=0,
                    help="random seed, 0 to 4294967295 (default 0)")
-    p.add_argument("-o", "--output-dir", default="flow_output", help="folder for the figures (created if needed)")
+    add_output_option(p, default="flow_output", old_spellings=("--output-dir",),
+                      help="folder for the figures (created if needed; default flow_output)")
     p.add_argument("--mixing", action="store_true", help="realnvp: trainable LU linear maps between couplings")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -65,7 +68,7 @@ def _run(argv: Sequence[str]) -> int:
         args = _parser().parse_args(list(argv))
     except SystemExit as done:  # --help
         return int(done.code or 0)
-    prepare_output_folder(args.output_dir)  # before training, not after it
+    prepare_output_folder(args.output)  # before training, not after it
 
     import jax
     import jax.numpy as jnp
@@ -95,7 +98,7 @@ def _run(argv: Sequence[str]) -> int:
     nll = -float(jnp.mean(result.flow.log_prob(data)))
     box = ((-6.0, 6.0), (-6.0, 6.0))
     mass = grid_integral(result.flow, box, 500)
-    prefix = os.path.join(args.output_dir, f"flow_{args.data}")
+    prefix = os.path.join(args.output, f"flow_{args.data}")
     bij = result.flow.bijector
     paths = [
         save_figure(plot_density(result.flow, data, key=k_sample), prefix + "_density.png", dpi=110),

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .._argparse import OneLineParser, OrderedPair, bounded_float, bounded_int, interrupt_guard, prepare_output_file
-from .._argparse import save_figure
+from .._argparse import OneLineParser, OrderedPair, add_output_option, bounded_float, bounded_int, interrupt_guard
+from .._argparse import prepare_output_file, save_figure
 from .._errors import JacxUsageError
 
 if TYPE_CHECKING:
@@ -24,10 +24,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="jacx plot",
         description="Draw how a map (x, y) -> (u, v) deforms the plane: the image of a grid and det J, with the "
         "regions that expand, contract and reverse orientation marked.",
+        expression="expression",
     )
     p.add_argument("expression", help='two comma-separated expressions in x and y, e.g. "x**2 - y**2, 2*x*y"')
-    p.add_argument("-o", "--output", default="map.png",
-                   help="image file to write (default: map.png; a folder gets map.png inside, no extension gets .png)")
+    add_output_option(p, default="map.png", help="image file to write (default: map.png; a folder gets map.png "
+                      "inside, no extension gets .png)")
     for axis in ("x", "y"):
         p.add_argument(f"--{axis}lim", nargs=2, type=_WINDOW, action=OrderedPair, default=(-2.0, 2.0),
                        metavar=("LOW", "HIGH"), help=f"the window's {axis} range, finite, |value| <= 1e6, LOW < HIGH "

@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-from .._argparse import CommandLineError, OneLineParser, bounded_int, interrupt_guard, prepare_output_file
-from .._argparse import save_figure
+from .._argparse import CommandLineError, OneLineParser, add_output_option, bounded_int, interrupt_guard
+from .._argparse import prepare_output_file, save_figure
 
 __all__ = ["cli_main"]
 
@@ -33,20 +33,23 @@ def _parser() -> OneLineParser:
     from jacx.sparse.problems import LAYOUTS, PROBLEMS
 
     p = OneLineParser(prog="jacx sparse", description="Sparse Jacobians of built-in problems.")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{info,spy}", help="what to do with the problem")
     for name, text in (("info", "detect, color and evaluate; print a summary"), ("spy", "save a spy plot")):
         s = sub.add_parser(name, help=text)
-        s.add_argument("problem", choices=sorted(PROBLEMS))
+        s.add_argument("problem", choices=sorted(PROBLEMS), help="which built-in problem: "
+                       f"{', '.join(sorted(PROBLEMS))}")
         s.add_argument("--size", default=None, metavar="N",
                        help="grid size N (brusselator, stencil-3d), points (mesh, at least 3) or n (others), at least 2; the largest allowed depends on the "
                        f"problem: {', '.join(f'{k} {v}' for k, v in _MAX_SIZE[name].items())}")
-        s.add_argument("--mode", default="auto", choices=["auto", "forward", "reverse", "bidirectional"])
+        s.add_argument("--mode", default="auto", choices=["auto", "forward", "reverse", "bidirectional"],
+                       help="products to use: JVPs (forward), VJPs (reverse), both (bidirectional) or the "
+                       "cheapest (auto, the default)")
         s.add_argument("--layout", default=None, choices=list(LAYOUTS),
                        help="brusselator only: how the state is stored (default shaped); the coloring finds the "
                        "grid in every layout")
         if name == "spy":
-            s.add_argument("--out", default="sparsity.png",
-                           help="image file to write (default sparsity.png; a folder gets sparsity.png inside)")
+            add_output_option(s, default="sparsity.png", old_spellings=("--out",),
+                              help="image file to write (default sparsity.png; a folder gets sparsity.png inside)")
     return p
 
 
@@ -90,7 +93,7 @@ def _run(argv: list[str]) -> int:
     if args.layout is not None and args.problem != "brusselator":
         raise CommandLineError(f"argument --layout: received --layout {args.layout} for {args.problem}; it applies to "
                                "brusselator only. Fix: drop --layout, or use the brusselator problem.")
-    target = prepare_output_file(args.out, "sparsity.png") if args.command == "spy" else ""
+    target = prepare_output_file(args.output, "sparsity.png") if args.command == "spy" else ""
     layout = {"layout": args.layout} if args.layout else {}
     f, x = PROBLEMS[args.problem](size, **layout)
     t0 = time.perf_counter()
