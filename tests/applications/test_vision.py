@@ -131,7 +131,7 @@ def test_lucas_kanade_translation_and_homography(camera):
 def test_plot_steepest_descent_writes_png(tmp_path, camera):
     path = tmp_path / "sd.png"
     fig = plot_steepest_descent(camera, (200, 200, 64, 64), "affine", path=str(path))
-    assert path.stat().st_size > 1000 and len(fig.axes) == 7
+    assert path.stat().st_size > 1000 and len([ax for ax in fig.axes if ax.images]) == 7  # + a colorbar each
 
 
 def test_usage_errors():

@@ -7,6 +7,7 @@ with ``fig.savefig(path)``.
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from collections.abc import Callable
 from typing import Any, final
 
@@ -184,7 +185,11 @@ def _deformed_grid(ax: Any, f: Callable[[jax.Array], jax.Array], xlim: Any, ylim
         img = np.asarray(fv(jnp.asarray(seg, jnp.float32)))
         ax.plot(img[:, 0], img[:, 1], color="tab:orange", lw=1.4 if k in (0, lines - 1) else 0.6)
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title("image of the grid (blue: x = const, orange: y = const)", fontsize=9)
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (long words too), keeping its own line breaks."""
+    return "\n".join(textwrap.fill(line, width, break_long_words=True) for line in text.split("\n"))
 
 
 def plot_map(
@@ -196,22 +201,28 @@ def plot_map(
     grid_lines: int = 17,
     title: str | None = None,
 ) -> Figure:
-    """Three panels for a map ``R^2 -> R^2``: the grid of the window, its image under ``f``, and ``det J`` over the
-    window with the curves ``det J = 0`` (orientation flips across it; solid black), the poles of ``det J`` (where
-    it blows up; dotted magenta) and ``|det J| = 1`` (expansion meets contraction); regions where the map reverses
-    orientation are hatched, and where the map is undefined (``log(x)`` for ``x <= 0``) grey with crosses.
+    """Three panels for a map ``R^2 -> R^2``: the grid of the window in the (x, y) plane, its image under ``f`` in
+    the (u, v) plane, and ``det J`` over the window (with its colorbar) with the curves ``det J = 0`` (orientation
+    flips across it; solid black), the poles of ``det J`` (where it blows up; dotted magenta) and ``|det J| = 1``
+    (expansion meets contraction); regions where the map reverses orientation are hatched, and where the map is
+    undefined (``log(x)`` for ``x <= 0``) grey with crosses.  One legend under the panels explains the grid
+    colours and the marks; a long ``title`` is wrapped to the figure's width.
 
     >>> import jax.numpy as jnp
     >>> fig = plot_map(lambda p: jnp.array([p[0] ** 2 - p[1] ** 2, 2 * p[0] * p[1]]), resolution=40)
-    >>> len(fig.axes) >= 3
-    True
+    >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes[:3]]
+    [('x', 'y'), ('u', 'v'), ('x', 'y')]
     """
     vm = volume_map(f, xlim, ylim, resolution)
     fig = Figure(figsize=(15, 4.8), layout="constrained")
     ax0, ax1, ax2 = fig.subplots(1, 3)
     _deformed_grid(ax0, lambda p: p, xlim, ylim, grid_lines)
-    ax0.set_title("the window (x, y)", fontsize=9)
+    ax0.set_title("the window: a grid in the (x, y) plane", fontsize=9)
     _deformed_grid(ax1, f, xlim, ylim, grid_lines)
+    ax1.set_title("its image under the map, in the (u, v) plane", fontsize=9)
+    for ax, (h, v) in ((ax0, ("x", "y")), (ax1, ("u", "v")), (ax2, ("x", "y"))):
+        ax.set_xlabel(h)
+        ax.set_ylabel(v)
     det = np.where(np.isfinite(vm.det), vm.det, np.nan)
     pole_points, near_pole = _poles(f, vm)
     lim = float(np.nanmax(np.abs(det[~near_pole]))) if np.isfinite(det[~near_pole]).any() else 1.0
@@ -219,7 +230,8 @@ def plot_map(
     norm = SymLogNorm(linthresh=0.1, vmin=-lim, vmax=lim)
     mesh = ax2.pcolormesh(vm.xs, vm.ys, det, cmap="RdBu_r", norm=norm, shading="auto")
     fig.colorbar(mesh, ax=ax2, label="det J (red: orientation kept, blue: reversed)")
-    handles = []
+    handles = [Line2D([], [], color="tab:blue", lw=1, label="grid lines x = const, and their images"),
+               Line2D([], [], color="tab:orange", lw=1, label="grid lines y = const, and their images")]
     undefined = ~np.isfinite(det)
     if undefined.any():
         ax2.contourf(vm.xs, vm.ys, undefined.astype(float), levels=[0.5, 1.5], colors=["0.85"], hatches=["xx"])
@@ -244,9 +256,12 @@ def plot_map(
         handles.append(Patch(facecolor="none", edgecolor="0.2", hatch="..", label="contracts (|det J| < 1)"))
     if (absdet > 1).any():
         handles.append(Patch(facecolor="none", edgecolor="0.2", label="unmarked: expands (|det J| > 1)"))
-    ax2.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     ax2.set_aspect("equal")
-    ax2.set_title("det J: " + vm.summary().replace("; ", "\n"), fontsize=9)
+    ax2.set_title(_wrap("det J over the window: " + vm.summary(), 60), fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_wrap(title, 150))
+    # The equal-aspect panels change their limits (and so their tick labels) when first drawn, after the layout was
+    # made for the old labels: a single draw (savefig) then cut the window's y label off.  Settle it here.
+    fig.draw_without_rendering()
     return fig

@@ -225,15 +225,19 @@ def plot_steepest_descent(
     """Draw the template and its steepest-descent images side by side; save to ``path`` if given.
 
     Returns the matplotlib figure.  Each panel shows how the template's intensities change, pixel by pixel, when
-    one warp parameter moves: the direction Gauss-Newton descends along.
+    one warp parameter moves: the direction Gauss-Newton descends along.  Every panel has its own colorbar (red:
+    the intensity rises as the parameter grows, blue: it falls), because the parameters have different units.
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> fig = plot_steepest_descent(jnp.outer(jnp.arange(9.0), jnp.arange(9.0)), (2, 2, 5, 5), "translation")
-    >>> len(fig.axes)
-    3
+    >>> [ax.get_title() for ax in fig.axes[:3]]
+    ['template', 'dT/dtx', 'dT/dty']
     """
-    import matplotlib.pyplot as plt
+    import textwrap
+
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     warp = warp_by_name(warp) if isinstance(warp, str) else warp
     x0, y0, w, h = _check_box(template, box)
@@ -243,18 +247,28 @@ def plot_steepest_descent(
         "affine": ["p1 (x scale)", "p2 (shear y)", "p3 (shear x)", "p4 (y scale)", "p5 (tx)", "p6 (ty)"],
         "homography": ["p1", "p2", "p3", "p4", "p5 (tx)", "p6 (ty)", "p7 (persp. x)", "p8 (persp. y)"],
     }[warp.name]
-    fig, axes = plt.subplots(1, 1 + warp.n_params, figsize=(2.0 * (1 + warp.n_params), 2.4))
-    axes[0].imshow(np.asarray(template)[y0 : y0 + h, x0 : x0 + w], cmap="gray")
-    axes[0].set_title("template")
+    panels = 1 + warp.n_params
+    fig = Figure(figsize=(1.9 * panels, 3.0), layout="constrained")
+    axes = fig.subplots(1, panels)
+    shown = axes[0].imshow(np.asarray(template)[y0 : y0 + h, x0 : x0 + w], cmap="gray")
+    axes[0].set_title("template", fontsize=8)
+    bars = [fig.colorbar(shown, ax=axes[0], location="bottom", shrink=0.9, label="intensity")]
     for ax, img, label in zip(axes[1:], sd, labels, strict=True):
         lim = float(np.abs(img).max()) or 1.0
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        shown = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
         ax.set_title(label, fontsize=8)
+        bars.append(fig.colorbar(shown, ax=ax, location="bottom", shrink=0.9, label="dT/dp per pixel"))
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Steepest-descent images of the {warp.name} warp: grad T . dW/dp")
-    fig.tight_layout()
+    for bar in bars:
+        bar.ax.tick_params(labelsize=6)
+        bar.ax.xaxis.label.set_fontsize(7)
+        bar.locator = MaxNLocator(3)
+        bar.formatter = FormatStrFormatter("%.2g")
+        bar.update_ticks()
+    title = f"Steepest-descent images of the {warp.name} warp: grad T . dW/dp"
+    fig.suptitle(textwrap.fill(title, max(30, int(12 * panels))), fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=100)
     return fig
