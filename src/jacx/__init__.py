@@ -28,7 +28,9 @@ from ._errors import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"symbolic", "sparse", "logdet", "flows", "robotics", "vision", "implicit", "robustness", "backprop"}
+# jacx.explore is a package that can also be called: jacx.explore(f) opens the explorer for f
+_SUBMODULES = {"symbolic", "sparse", "logdet", "flows", "robotics", "vision", "implicit", "robustness", "backprop",
+               "explore"}
 
 
 def __getattr__(name: str):  # `jacx.sparse` etc. without importing every subpackage up front
