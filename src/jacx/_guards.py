@@ -50,7 +50,8 @@ _UNSAFE_BUILTINS = frozenset({
     "globals", "vars", "locals", "eval", "exec", "compile", "__import__", "open", "input", "breakpoint",
 })
 _IMMUTABLE_TYPES = (type(None), bool, int, float, complex, str, bytes, type(Ellipsis), type(NotImplemented), range,
-                    np.generic, np.dtype, enum.Enum, jax.ShapeDtypeStruct, type(jax.tree_util.tree_structure(0)))
+                    np.generic, np.dtype, enum.Enum, jax.ShapeDtypeStruct, type(jax.tree_util.tree_structure(0)),
+                    jax.Device, jax.sharding.Mesh)  # a mesh holds its devices in a read-only array
 _MUTABLE_LIBRARY_TYPES = (dict, list, set, bytearray, memoryview, np.ndarray, types.SimpleNamespace,
                           types.MappingProxyType, collections.deque, np.random.RandomState, np.random.Generator,
                           type({}.keys()), type({}.values()), type({}.items()), types.GeneratorType)

@@ -195,11 +195,14 @@ def _run(jaxpr: Any, lifted: dict, consts: list, literals: list, args: list) -> 
         env[v] = x
     for v, x in zip(jaxpr.invars, args):
         env[v] = x
+    # the mesh in effect now, not the one recorded while tracing: the program may be replayed inside shard_map
+    # (jacx's own device split), where the mesh's axes are manual
+    mesh = jax.sharding.get_abstract_mesh()
     for i, eqn in enumerate(jaxpr.eqns):
         invals = [literals[lifted[(i, j)][0]][lifted[(i, j)][1]] if (i, j) in lifted else read(v)
                   for j, v in enumerate(eqn.invars)]
         params = eqn.primitive.get_bind_params(eqn.params)
-        with eqn.ctx.manager:
+        with eqn.ctx.manager, jax.sharding.use_abstract_mesh(mesh):
             ans = eqn.primitive.bind(*invals, **params)
         if eqn.primitive.multiple_results:
             for v, x in zip(eqn.outvars, ans):
