@@ -38,7 +38,7 @@ from ._api import (
 )
 from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
 from ._memory import per_pass_bytes, plan_chunk
-from ._sharding import Devices, mesh_size, place, resolve_mesh, sharded_map
+from ._sharding import Devices, context_mesh, mesh_size, place, resolve_mesh, sharded_map
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
@@ -75,6 +75,8 @@ def _jacobian_impl(
     mesh: Mesh | None = None,
 ) -> Any:
     argnums = normalise_argnums(argnums, len(args))
+    if mesh is None:  # a mesh set with jax.set_mesh, as seen while tracing (part of jacx's compile-cache key)
+        mesh = context_mesh("jacx.jacobian")
     g, primal = split_args(f, argnums, args, kwargs)
     in_leaves = check_input_dtypes(primal, "jacx.jacobian")
     in_tree = jax.tree_util.tree_structure(primal)
@@ -119,10 +121,9 @@ def _jacobian_impl(
         ctx = prepare((g, primal))
         stacked = _batched(lambda i: product(i, ctx), seeds, chunk)
     else:
-        # what g closes over (f's constants, traced) travels into the mapped body as replicated arguments
-        conv, consts = jax.closure_convert(g, primal)
-        stacked = sharded_map(product, seeds, chunk, mesh, (primal, consts),
-                              lambda r: prepare((lambda p: conv(p, *r[1]), r[0])))
+        # g is traced inside the mapped body (what it closes over is replicated), so that its operations belong to
+        # each device's program
+        stacked = sharded_map(product, seeds, chunk, mesh, primal, lambda p: prepare((g, p)))
     stacked = jax.tree_util.tree_leaves(stacked)  # forward: each (n, *out_shape); reverse: each (m, *in_shape)
 
     blocks = []
@@ -217,9 +218,10 @@ def jacobian(
             costs a device-to-host synchronisation on every call; the analysis functions (``linearize``,
             ``volume_change``, ``check_jacobian``) always check.
         devices: spread the JVPs/VJPs over several devices: ``"all"`` (every device of every process), a sequence
-            of devices, or a ``jax.sharding.Mesh``; ``None``: one device (a mesh set with ``jax.set_mesh`` is not
-            picked up yet: pass it as ``devices=mesh``). The result stays split over the devices along its input axes (forward) or output axes
-            (reverse) where their length divides evenly; the memory check is per device. See docs/distributed.md.
+            of devices, or a ``jax.sharding.Mesh``; ``None``: one device, or the mesh set with ``jax.set_mesh`` when
+            its axes are automatic. The result stays split over the devices along its input axes (forward) or
+            output axes (reverse) where their length divides evenly; the memory check is per device. See
+            docs/distributed.md.
 
     Raises:
         JacobianTooLargeError: the dense Jacobian would not fit in the available memory.
@@ -285,11 +287,13 @@ def _jacobian_on(f: Callable, argnums: Any, mode: Mode, has_aux: bool, chunk_siz
 
 
 def jacobian_matrix(
-    f: Callable, *, mode: Mode = "auto", chunk_size: int | None = None, jit: bool = True, check_finite: bool = False
+    f: Callable, *, mode: Mode = "auto", chunk_size: int | None = None, jit: bool = True, check_finite: bool = False,
+    devices: Devices = None,
 ) -> Callable:
     """The Jacobian of a one-argument ``f`` as a plain ``(m, n)`` matrix over the flattened output and input.
 
-    Pytrees and arrays of any shape are flattened in ``jax.flatten_util.ravel_pytree`` order.
+    Pytrees and arrays of any shape are flattened in ``jax.flatten_util.ravel_pytree`` order.  ``devices`` as for
+    :func:`jacobian`.
 
     >>> import jax.numpy as jnp, jacx
     >>> jacx.jacobian_matrix(lambda X: X @ X)(jnp.eye(2)).shape
@@ -302,7 +306,8 @@ def jacobian_matrix(
         leaves, treedef = jax.tree_util.tree_flatten(x)
         layout = (treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
         flat_f = _FlatFunction(f, unravel, layout)
-        return jacobian(flat_f, mode=mode, chunk_size=chunk_size, jit=jit, check_finite=check_finite)(flat)
+        return jacobian(flat_f, mode=mode, chunk_size=chunk_size, jit=jit, check_finite=check_finite,
+                        devices=devices)(flat)
 
     return flat_jacobian
 

@@ -8,7 +8,7 @@ reshaping them into the Jacobian's layout is left to XLA's partitioner, which ke
 the shapes allow (a padded axis cannot be: JAX shards only axes that divide evenly; then the result is
 replicated and jacx says so once).
 
-``devices``: ``None`` (one device), ``"all"`` (every device of every process, after ``jax.distributed.initialize``
+``devices``: ``None`` (one device, or the mesh set with ``jax.set_mesh`` if its axes are automatic), ``"all"`` (every device of every process, after ``jax.distributed.initialize``
 on several hosts), a sequence of devices, or a ``jax.sharding.Mesh`` (all its axes together split the seeds; a
 mesh with explicit axes is used with automatic ones, so XLA's partitioner lays out the result).
 """
@@ -22,26 +22,61 @@ from typing import Any, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import AbstractMesh, AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._errors import JacxUsageError
+from ._errors import JacxUsageError, JacxWarning
 
-__all__ = ["Devices", "mesh_size", "padded_count", "place", "resolve_mesh", "sharded_map", "shard_leading", "spec_for"]
+__all__ = ["Devices", "context_mesh", "mesh_size", "padded_count", "place", "resolve_mesh", "sharded_apply", "sharded_map",
+           "shard_leading", "spec_for"]
 
 Devices = Union[None, str, Sequence[jax.Device], Mesh]
 
 
-def resolve_mesh(devices: Devices, where: str) -> Mesh | None:
+def context_mesh(where: str = "jacx") -> Mesh | AbstractMesh | None:
+    """The mesh of ``jax.set_mesh`` when one with automatic axes and several devices is set, else ``None``.
+
+    Outside ``jax.jit`` the concrete mesh; while tracing, its abstract mesh (all that JAX exposes there, and all
+    that ``shard_map`` and sharding constraints need).  A context mesh with explicit axes is not used: jacx then
+    computes on one device and says so once.
+
+    >>> context_mesh() is None   # no mesh set
+    True
+    """
+    abstract = jax.sharding.get_abstract_mesh()
+    if abstract.empty or abstract.size == 1:
+        return None
+    if any(t != AxisType.Auto for t in abstract.axis_types):
+        from ._autojit import warn_once
+
+        warn_once(("explicit mesh", where), (
+            f"{where}: the mesh set with jax.set_mesh has explicit axes ({abstract.axis_types}), which jacx does not "
+            "spread Jacobians over, so it computes on one device. Fix: create the mesh with "
+            "axis_types=(jax.sharding.AxisType.Auto,) * ndim, or pass devices=... explicitly."), JacxWarning)
+        return None
+    try:
+        return jax.sharding.get_mesh()
+    except ValueError:  # inside jax.jit only the abstract mesh is known
+        return abstract
+
+
+def resolve_mesh(devices: Devices, where: str) -> Mesh | AbstractMesh | None:
     """The mesh to spread seeds over, with automatic (partitioner-chosen) axes, or ``None`` for one device.
 
-    >>> resolve_mesh(None, "jacx.jacobian") is None   # today's single-device behaviour
+    >>> resolve_mesh(None, "jacx.jacobian") is None   # today's single-device behaviour (no mesh set)
     True
     >>> resolve_mesh(jax.devices()[:1], "jacx.jacobian") is None   # one device: nothing to spread
     True
     """
     if devices is None:
-        return None
+        return context_mesh(where)
+    if isinstance(devices, AbstractMesh):
+        if devices.size == 1:
+            return None
+        if any(t != AxisType.Auto for t in devices.axis_types):
+            raise JacxUsageError(f"{where}: received an abstract mesh with explicit axes; expected automatic axes. "
+                                 "Fix: pass a jax.sharding.Mesh, or devices='all'.")
+        return devices
     if isinstance(devices, Mesh):
         mesh = devices
     elif isinstance(devices, str):
@@ -123,6 +158,38 @@ def sharded_map(fn: Callable[[jax.Array, Any], Any], count: int, chunk: int | No
     if total == count:
         return out
     return jax.tree_util.tree_map(lambda a: a[:count], out)
+
+
+def sharded_apply(make: Callable[[], Callable[[jax.Array], Any]], seeds: jax.Array, mesh: Mesh,
+                  axis: int = 0) -> Any:
+    """``vmap(make())`` over ``axis`` of ``seeds`` (and of the result), with the seeds split over ``mesh``.
+
+    The seeds are padded with zeros to a multiple of the device count and the padding's results dropped; ``make``
+    runs once per device (e.g. a linearization whose linear map all of that device's seeds go through).
+
+    >>> import jax.numpy as jnp
+    >>> mesh = jax.sharding.Mesh(jax.devices()[:1], ("jacx",))
+    >>> sharded_apply(lambda: lambda v: 2.0 * v, jnp.eye(3), mesh, axis=1)
+    Array([[2., 0., 0.],
+           [0., 2., 0.],
+           [0., 0., 2.]], dtype=float32)
+    """
+    d, k = mesh_size(mesh), seeds.shape[axis]
+    pad = -(-k // d) * d - k
+    if pad:
+        seeds = jnp.pad(seeds, [(0, pad) if a == axis else (0, 0) for a in range(seeds.ndim)])
+    parts: list = [None] * seeds.ndim
+    parts[axis] = spec_for(mesh)[0]
+    spec = P(*parts)
+    seeds = jax.lax.with_sharding_constraint(seeds, NamedSharding(mesh, spec))
+
+    def body(local: jax.Array) -> Any:
+        return jax.vmap(make(), in_axes=axis, out_axes=axis)(local)
+
+    out = jax.shard_map(body, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(seeds)
+    if not pad:
+        return out
+    return jax.tree_util.tree_map(lambda a: jax.lax.slice_in_dim(a, 0, k, axis=axis), out)
 
 
 def place(result: Any, mesh: Mesh, axes_of: Callable[[jax.Array], Sequence[int]]) -> tuple[Any, bool]:
