@@ -13,12 +13,13 @@ import numpy as np
 import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 
-from jacx._api import AutoJit, Guard, Ident, analyze, warn_once
+from jacx._api import AutoJit, Devices, Guard, Ident, analyze, resolve_mesh, warn_once
 from jacx._errors import JacxUsageError
 from jacx.sparse._bicoloring import BiColoring, color_bidirectional, dense_splits, split_lower_bound
 from jacx.sparse._coloring import color_columns, color_rows
 from jacx.sparse._compress import Coloring
 from jacx.sparse._detect import detect
+from jacx.sparse._sharded import ShardedPlan
 
 if TYPE_CHECKING:
     from jacx.sparse._pytree import SparsePytreeJacobian
@@ -125,8 +126,9 @@ class SparseJacobian:
     """
 
     def __init__(self, f: Callable, x: jax.Array, coloring: Coloring | BiColoring, pattern: sp.csr_array,
-                 mode: Mode = "auto", *, gathers: bool = False):
+                 mode: Mode = "auto", *, gathers: bool = False, mesh: Any = None, gather: bool = False):
         self._user_f, self._requested_mode, self._gathers = f, mode, gathers
+        self._mesh, self._gather = mesh, gather
         self._f = flat_f = _natural_out(f)
         # the pattern and coloring hold while what f reads is provably unchanged; otherwise each call re-checks
         self._guard: Guard | str = analyze(f)
@@ -148,6 +150,10 @@ class SparseJacobian:
         self.n_colors = int(coloring.n_colors)
         self._kf = 0 if fwd is None else int(fwd.n_colors)
         self._kr = 0 if rev is None else int(rev.n_colors)
+        self.devices = 1 if mesh is None else int(mesh.size)
+        if mesh is not None:
+            self._init_sharded(f, x, fwd, rev, from_fwd)
+            return
         idx = np.int32 if max(self._kf * m, self._kr * n, 1) < 2**31 - 1 else np.int64
         # index data travels as jit arguments (not baked-in constants): compiling stays fast at any size
         data = {}
@@ -232,6 +238,36 @@ class SparseJacobian:
                              bake_after=1)
         self._auto_data = self._auto if self.layout == "csr" else AutoJit(
             traced_f, ("sparse data", token), program(self._products), True, "jacx.sparse.jacobian", bake_after=1)
+
+    def _init_sharded(self, f: Callable, x: jax.Array, fwd: Any, rev: Any, from_fwd: np.ndarray) -> None:
+        """Colors split across the devices of ``self._mesh`` (see :mod:`jacx.sparse._sharded`)."""
+        plan = self._plan = ShardedPlan(self.sparsity, fwd, rev, from_fwd, self._mesh, self._gather,
+                                        _DIRECT_MAX_FILL)
+        self.layout = plan.layout
+        flat_f, dtype = self._f, x.dtype
+        template = jsparse.BCOO((np.zeros(0, x.dtype), np.zeros((0, 2), np.int32)), shape=self.shape,
+                                indices_sorted=plan.indices_sorted, unique_indices=True)
+        self._treedef = jax.tree_util.tree_structure(template)
+        self._indices = plan.indices
+        names = tuple(sorted(plan.data))
+        self._data_leaves = tuple(plan.data[k] for k in names)
+        nd = len(names)
+
+        def traced_f(*flat: Any) -> jax.Array:  # (*index data, x, *args)
+            return flat_f(*flat[nd:])
+
+        def program(compute: Callable) -> Callable:
+            def make(fun: Callable) -> Callable:
+                def run(*flat: Any) -> jax.Array:
+                    data = dict(zip(names, flat[:nd]))
+                    return compute(data, *flat[nd:], f=lambda z, *a: fun(*flat[:nd], z, *a), dtype=dtype)
+                return run
+            return make
+
+        token = Ident(object())
+        self._auto = AutoJit(traced_f, ("sparse values", token), program(plan.values), True, "jacx.sparse.jacobian")
+        self._auto_data = AutoJit(traced_f, ("sparse data", token), program(plan.products), True,
+                                  "jacx.sparse.jacobian")
 
     @staticmethod
     def _seeds(colors: jax.Array, k: int, dtype: Any) -> jax.Array:
@@ -326,7 +362,7 @@ class SparseJacobian:
                                fwd_ok, "while" not in found.primitives)
             preparation = getattr(self, "preparation", None)
             self.__init__(self._user_f, template, coloring, pattern, self._requested_mode,
-                          gathers=bool(found.primitives & _GATHERS))
+                          gathers=bool(found.primitives & _GATHERS), mesh=self._mesh, gather=self._gather)
             if preparation is not None:
                 self.preparation = preparation
         elif isinstance(self._guard, Guard) or self._guard is None:
@@ -341,7 +377,7 @@ class SparseJacobian:
         """The Jacobian at ``x`` as a ``BCOO`` of shape ``(m, n)``, in the layout ``self.layout``."""
         x = self._check(x, args)
         data = self._auto_data(*self._data_leaves, x, *args)
-        if self.layout == "compressed":
+        if self.layout == "compressed" and self._mesh is None:
             data = _to_vector(data)
         return self._treedef.unflatten((data, self._indices))
 
@@ -384,7 +420,8 @@ def _check_mode(mode: Any) -> None:
 
 
 def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
-             mode: Mode = "auto", args: tuple = ()) -> SparseJacobian | SparsePytreeJacobian:
+             mode: Mode = "auto", args: tuple = (), devices: Devices = None,
+             gather: bool = False) -> SparseJacobian | SparsePytreeJacobian:
     """Prepare the sparse Jacobian of ``f`` for inputs shaped like the example arguments.
 
     Preparation traces ``f``, detects its sparsity and colors it, once.  ``mode`` is ``"forward"`` (JVPs),
@@ -402,6 +439,11 @@ def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
     ``ravel_pytree`` order (of the tuple of them when ``argnums`` is a tuple); with ``has_aux=True`` (``f``
     returns ``(output, aux)``) it returns ``(BCOO, aux)``.  ``jac.input_index(j)`` and ``jac.output_index(i)`` map
     a column (row) back to its argument, leaf path and index within the leaf.
+
+    ``devices`` (``"all"``, a sequence of devices or a ``jax.sharding.Mesh``; ``None``: one device) splits the
+    colors across devices: each computes the products of its own colors and picks its own nonzeros out of them,
+    and the BCOO comes back with its entries split evenly over the devices (``layout`` ``"compressed"`` or
+    ``"local"``, see :mod:`jacx.sparse._sharded`), or copied onto every device with ``gather=True``.
 
     >>> import jax.numpy as jnp
     >>> import jacx.sparse
@@ -429,8 +471,11 @@ def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
 
     example_args = example_arguments(example_args, args, "sparse jacobian", "jacobian(f, x)")
     legacy = (type(argnums) is int and argnums == 0 and not has_aux and is_single_array(example_args[0]))
+    mesh = resolve_mesh(devices, "jacx.sparse.jacobian")
+    if not isinstance(gather, bool):
+        raise JacxUsageError(f"sparse jacobian: received gather={gather!r}; expected True or False.")
     if not legacy:
-        return _jacobian_pytree(f, example_args, argnums, has_aux, mode)
+        return _jacobian_pytree(f, example_args, argnums, has_aux, mode, mesh, gather)
     x, args = example_args[0], tuple(example_args[1:])
     _check_mode(mode)
     t0 = time.perf_counter()
@@ -449,21 +494,22 @@ def jacobian(f: Callable, *example_args: Any, argnums: int | tuple[int, ...] = 0
     t1 = time.perf_counter()
     coloring = _choose(pattern, mode, tuple(x.shape), out_shape, fwd_ok, rev_ok)
     t2 = time.perf_counter()
-    jac = SparseJacobian(f, x, coloring, pattern, mode, gathers=bool(found.primitives & _GATHERS))
+    jac = SparseJacobian(f, x, coloring, pattern, mode, gathers=bool(found.primitives & _GATHERS), mesh=mesh,
+                         gather=gather)
     jac._example = (jax.ShapeDtypeStruct(x.shape, x.dtype), *jax.tree_util.tree_map(
         lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), args))  # for the index helpers
     jac.preparation = {"detection": t1 - t0, "coloring": t2 - t1, "total": time.perf_counter() - t0}
     return jac
 
 
-def _jacobian_pytree(f: Callable, example_args: tuple, argnums: Any, has_aux: bool, mode: Mode
-                     ) -> SparsePytreeJacobian:
+def _jacobian_pytree(f: Callable, example_args: tuple, argnums: Any, has_aux: bool, mode: Mode, mesh: Any,
+                     gather: bool) -> SparsePytreeJacobian:
     from jacx.sparse._pytree import SparsePytreeJacobian, is_leaf, prepare_flat
 
     _check_mode(mode)
     t0 = time.perf_counter()
     flat_f, x, rest, nums, out = prepare_flat(f, example_args, argnums, has_aux, "jacx.sparse.jacobian")
-    flat = jacobian(flat_f, x, mode=mode, args=rest)
+    flat = jacobian(flat_f, x, mode=mode, args=rest, devices=mesh, gather=gather)
     flat.preparation = dict(flat.preparation, total=time.perf_counter() - t0)
     single = not isinstance(nums, tuple) and is_leaf(example_args[nums])
     return SparsePytreeJacobian(f, flat, example_args, nums, out, has_aux, single)
