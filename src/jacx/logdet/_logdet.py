@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from .. import _api, _dense
 from ._structure import JacobianStructure, find_structure
-from ._util import pytree_dataclass, square_flat_function, static_field
+from ._util import freeze_pattern, pytree_dataclass, square_flat_function, static_field, thaw_pattern
 
 __all__ = ["LogDet", "slogdet", "logdet", "measure_blocks"]
 
@@ -40,11 +40,13 @@ class LogDet:
         return self.sign * jnp.exp(self.logabsdet)
 
 
-def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None) -> Callable[[Any], LogDet]:
+def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None,
+            devices: _api.Devices = None) -> Callable[[Any], LogDet]:
     """Exact ``(sign, log|det J_f(x)|)`` from the dense Jacobian, built ``chunk_size`` JVPs at a time.
 
     The Jacobian of the flattened map is built by :func:`jacx.jacobian_matrix` in forward mode (n JVPs, at most
     ``chunk_size`` at once to bound memory) and factorised by :func:`jax.numpy.linalg.slogdet`: O(n^3) work.
+    ``devices`` (``"all"``, a sequence of devices or a ``jax.sharding.Mesh``) splits the JVPs across devices.
 
     >>> import jax.numpy as jnp
     >>> r = slogdet(lambda v: jnp.array([v[1], v[0]]))(jnp.ones(2))   # a swap reverses orientation
@@ -53,19 +55,28 @@ def slogdet(f: Callable[[Any], Any], *, chunk_size: int | None = None) -> Callab
     """
     _api.check_function(f, "jacx.logdet.slogdet")
     _api.check_chunk_size(chunk_size)
+    fixed = None if devices is None else _api.resolve_mesh(devices, "jacx.logdet.slogdet")
 
     def compute(x: Any) -> LogDet:
+        mesh = fixed if fixed is not None else _api.context_mesh("jacx.logdet.slogdet")
         _, v = square_flat_function(f, x, "slogdet")
-        jac = _dense.jacobian_matrix(f, mode="forward", chunk_size=chunk_size, jit=False, check_finite=False)(x)
+        if mesh is None:
+            jac = _dense.jacobian_matrix(f, mode="forward", chunk_size=chunk_size, jit=False, check_finite=False)(x)
+        else:  # the columns of J split over the devices; the factorisation needs them all
+            g, _ = square_flat_function(f, x, "slogdet")
+            jac = _api.sharded_apply(lambda: jax.linearize(g, v)[1], jnp.eye(v.shape[0], dtype=v.dtype), mesh, 1)
         sign, logabs = jnp.linalg.slogdet(jac)
         return LogDet(sign, logabs, path=f"dense ({v.shape[0]} JVPs + LU)", num_jvps=int(v.shape[0]))
 
-    return _api.compiled(compute, ("slogdet", f, chunk_size), "jacx.logdet.slogdet")
+    return _api.compiled(compute, ("slogdet", f, chunk_size, fixed), "jacx.logdet.slogdet")
 
 
 
-def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure) -> tuple[jax.Array, ...]:
+def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure,
+                   mesh: Any = None) -> tuple[jax.Array, ...]:
     """Measure the diagonal blocks of ``J_g(v)`` with ``s.num_jvps`` JVPs; one ``(k, b, b)`` array per block size.
+
+    With a ``mesh`` (from :func:`jacx._api.resolve_mesh`) the JVPs are split across its devices.
 
     >>> import jax.numpy as jnp
     >>> from jacx.logdet import analyze_pattern
@@ -73,9 +84,12 @@ def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: Jacobia
     >>> [b.ravel().tolist() for b in measure_blocks(lambda v: jnp.array([2 * v[0], v[0] + 3 * v[1]]), jnp.ones(2), s)]
     [[2.0, 3.0]]
     """
-    _, lin = jax.linearize(g, v)
     seeds = jnp.asarray(s.seeds, dtype=v.dtype)
-    compressed = jax.vmap(lin, in_axes=1, out_axes=1)(seeds)  # (n, num_colors)
+    linear = lambda: jax.linearize(g, v)[1]  # noqa: E731 - on each device, when spread over several
+    if mesh is None:
+        compressed = jax.vmap(linear(), in_axes=1, out_axes=1)(seeds)  # (n, num_colors)
+    else:
+        compressed = _api.sharded_apply(linear, seeds, mesh, axis=1)
     colors = jnp.asarray(s.colors)
     out = []
     for idx, mask in s.groups:
@@ -85,10 +99,11 @@ def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: Jacobia
     return tuple(out)
 
 
-def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure) -> tuple[jax.Array, jax.Array]:
+def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure,
+                mesh: Any = None) -> tuple[jax.Array, jax.Array]:
     sign = jnp.ones((), v.dtype)
     logabs = jnp.zeros((), v.dtype)
-    for (idx, _), blocks in zip(s.groups, measure_blocks(g, v, s)):
+    for (idx, _), blocks in zip(s.groups, measure_blocks(g, v, s, mesh)):
         if idx.shape[1] == 1:
             d = blocks[:, 0, 0]
             sign = sign * jnp.prod(jnp.sign(d))
@@ -101,7 +116,7 @@ def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianSt
 
 
 def logdet(
-    f: Callable[[Any], Any], *, structure: Any = "auto", chunk_size: int | None = None
+    f: Callable[[Any], Any], *, structure: Any = "auto", chunk_size: int | None = None, devices: _api.Devices = None
 ) -> Callable[[Any], LogDet]:
     """Structure-aware ``log|det J_f(x)|``: cheap when the Jacobian is diagonal, triangular or block-triangular.
 
@@ -112,7 +127,8 @@ def logdet(
     log-determinant of a composition is the sum over its layers.
 
     With a pattern, only the diagonal blocks of the block-triangular form are measured, with one JVP per probe
-    color, and only those blocks are factorised.  The result's ``path`` says which route was taken.
+    color, and only those blocks are factorised.  The result's ``path`` says which route was taken.  ``devices``
+    (``"all"``, a sequence of devices or a ``jax.sharding.Mesh``) splits the JVPs of either route across devices.
 
     >>> import jax.numpy as jnp
     >>> lower = jnp.tril(jnp.ones((3, 3), dtype=bool))
@@ -123,29 +139,33 @@ def logdet(
     """
     _api.check_function(f, "jacx.logdet.logdet")
     _api.check_chunk_size(chunk_size)
+    fixed = None if devices is None else _api.resolve_mesh(devices, "jacx.logdet.logdet")
+    frozen = freeze_pattern(structure)  # a given pattern as it is now (a copy jacx's cache can trust)
 
     def compute(x: Any) -> LogDet:
+        mesh = fixed if fixed is not None else _api.context_mesh("jacx.logdet.logdet")
+        structure = thaw_pattern(frozen)
         layers = getattr(f, "jacx_layers", None) if isinstance(structure, str) and structure == "auto" else None
         if layers is not None:
-            return _chain(layers, x, chunk_size)
+            return _chain(layers, x, chunk_size, mesh)
         g, v = square_flat_function(f, x, "logdet")
         # found while tracing, from f as it is now (sparsity detection is cached while f's state is unchanged)
         s = find_structure(f, x, v.shape[0], structure)
         if s.source in ("none", "declared dense"):
-            r = slogdet(f, chunk_size=chunk_size)(x)
+            r = slogdet(f, chunk_size=chunk_size, devices=mesh)(x)
             reason = "no pattern" if s.source == "none" else "declared dense"
             return LogDet(r.sign, r.logabsdet, path=f"dense ({s.n} JVPs + LU, {reason})", num_jvps=s.n)
-        sign, logabs = _structured(g, v, s)
+        sign, logabs = _structured(g, v, s, mesh)
         return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps)
 
-    declared = structure if isinstance(structure, str) else _api.Ident(structure)
-    return _api.compiled(compute, ("logdet", f, declared, chunk_size), "jacx.logdet.logdet")
+    declared = frozen if isinstance(frozen, (str, tuple)) else _api.Ident(frozen)
+    return _api.compiled(compute, ("logdet", f, declared, chunk_size, fixed), "jacx.logdet.logdet")
 
 
-def _chain(layers: Any, x: Any, chunk_size: int | None) -> LogDet:
+def _chain(layers: Any, x: Any, chunk_size: int | None, mesh: Any) -> LogDet:
     sign, logabs, paths, jvps = 1.0, 0.0, [], 0
     for layer in layers:
-        r = logdet(layer, chunk_size=chunk_size)(x)
+        r = logdet(layer, chunk_size=chunk_size, devices=mesh)(x)
         sign, logabs = sign * r.sign, logabs + r.logabsdet
         paths.append(r.path)
         jvps += r.num_jvps

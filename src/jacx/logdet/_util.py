@@ -14,7 +14,31 @@ from jax.flatten_util import ravel_pytree
 
 from .._errors import JacxUsageError, JacxWarning, NonSquareJacobianError
 
-__all__ = ["flat_function", "square_flat_function", "sparsity_or_none", "pytree_dataclass", "static_field"]
+__all__ = ["flat_function", "square_flat_function", "sparsity_or_none", "pytree_dataclass", "static_field",
+           "freeze_pattern", "thaw_pattern"]
+
+
+def freeze_pattern(structure: Any) -> Any:
+    """A pattern given as an array, copied into an immutable value (so a compiled log-det or trace can prove it
+    unchanged and never re-trace); strings and other objects as they are.
+
+    >>> frozen = freeze_pattern(np.eye(2, dtype=bool))
+    >>> thaw_pattern(frozen).tolist()
+    [[True, False], [False, True]]
+    """
+    if isinstance(structure, str) or not hasattr(structure, "shape") or not hasattr(structure, "__array__"):
+        return structure
+    arr = np.asarray(structure)
+    return ("frozen pattern", arr.shape, np.packbits(arr.astype(bool).ravel()).tobytes())
+
+
+def thaw_pattern(structure: Any) -> Any:
+    """The boolean array behind :func:`freeze_pattern`'s value (anything else as it is)."""
+    if isinstance(structure, tuple) and len(structure) == 3 and structure[0] == "frozen pattern":
+        shape = structure[1]
+        bits = np.unpackbits(np.frombuffer(structure[2], np.uint8), count=int(np.prod(shape)))
+        return bits.astype(bool).reshape(shape)
+    return structure
 
 
 def pytree_dataclass(cls: type) -> type:
