@@ -74,3 +74,72 @@ def test_bad_devices_are_refused_with_one_line():
     # one device: the plain path, same numbers
     x = jnp.linspace(0.0, 1.0, 5)
     assert jnp.array_equal(jacx.jacobian(f, devices=jax.devices()[:1])(x), jacx.jacobian(f)(x))
+
+
+@pytest.fixture(scope="module")
+def sparse():
+    return run_worker("sparse")
+
+
+def test_sparse_jacobians_on_1_2_4_8_devices_equal_one_device(sparse):
+    assert sparse["devices"] == 8
+    assert len(sparse["cases"]) == 6 * 4 * 2
+    for name, case in sparse["cases"].items():
+        assert case["diff"] <= 1e-12, name
+        assert case["colors"][0] == case["colors"][1], name  # the same coloring, split
+    # every kind of coloring was split: forward, reverse and both sides
+    assert {c["mode"] for c in sparse["cases"].values()} == {"forward", "reverse", "bidirectional"}
+    assert {c["layout"] for n, c in sparse["cases"].items() if "/ 1 /" not in n} == {"compressed", "local"}
+
+
+def test_sparse_results_stay_split_unless_gathered(sparse):
+    for name, case in sparse["cases"].items():
+        d = int(name.split(" / ")[1])
+        gathered = name.endswith("gathered")
+        for devices, split in case["spread"]:  # the BCOO's data and indices
+            assert devices == d, name
+            assert split == (d > 1 and not gathered), name
+
+
+def test_sparse_compiles_once_and_composes_with_jit_and_vmap(sparse):
+    assert sparse["compiles_first_call"] == 1
+    assert sparse["compiles_later_calls"] == 0
+    assert sparse["jit diff"] <= 1e-12 and sparse["vmap diff"] <= 1e-12
+
+
+def test_trace_and_logdet_estimators_on_1_2_4_8_devices_equal_one_device():
+    out = run_worker("estimators")
+    assert len(out["cases"]) == 11 * 4
+    for name, case in out["cases"].items():
+        assert case["diff"] <= 1e-12 * max(1.0, case["scale"]), name
+
+
+def test_a_mesh_set_with_jax_set_mesh_is_used_when_devices_is_none():
+    out = run_worker("context")
+    assert out["outside"] == [[1, False]]  # no mesh: one device, as before
+    auto = out["auto"]
+    for key in ("diff", "jit diff", "sparse diff", "trace diff"):
+        assert auto[key] <= 1e-12, key
+    assert auto["spread"] == [[4, True]] and auto["jit spread"] == [[4, True]]
+    assert auto["sparse devices"] == 4 and auto["sparse spread"] == [[4, True]]
+    # explicit axes: computed on one device, and said once
+    assert out["explicit"]["diff"] <= 1e-12
+    assert len(out["explicit"]["warnings"]) == 1 and "explicit axes" in out["explicit"]["warnings"][0]
+
+
+def test_bad_devices_are_refused_by_sparse_and_estimators():
+    import jax.numpy as jnp
+
+    import jacx
+    import jacx.logdet
+    import jacx.sparse
+
+    x = jnp.linspace(0.0, 1.0, 5)
+    for make in (lambda: jacx.sparse.jacobian(jnp.sin, x, devices="gpu"),
+                 lambda: jacx.logdet.trace(jnp.sin, devices="gpu"),
+                 lambda: jacx.logdet.logdet(jnp.sin, devices="gpu"),
+                 lambda: jacx.logdet.hutchinson(jnp.eye(3), None, 2, devices="gpu")):
+        with pytest.raises(jacx.JacxUsageError, match="received devices='gpu'.*Fix:"):
+            make()
+    with pytest.raises(jacx.JacxUsageError, match="gather"):
+        jacx.sparse.jacobian(jnp.sin, x, devices="all", gather="yes")

@@ -19,7 +19,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_dense_jacobian_across_two_processes():
+def test_dense_sparse_and_trace_across_two_processes():
     port = str(_free_port())
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, str(WORKER), str(pid), port], stdout=subprocess.PIPE,
@@ -35,3 +35,12 @@ def test_dense_jacobian_across_two_processes():
             case = res[name]
             assert case["max_err"] <= 1e-12, (pid, name)
             assert case["local_shards_only"] and case["split"], (pid, name)
+        for mode, case in res["sparse"].items():  # the sparse Jacobian's entries, split over both processes
+            assert case["max_err"] <= 1e-12, (pid, mode)
+            assert case["local_shards_only"] and case["split"] and case["entries_here"] > 0, (pid, mode)
+        for name, diff in res["trace"].items():
+            assert diff <= 1e-12, (pid, name)
+    # the two processes hold different entries that together make the whole pattern (29 rows: row 0 has 2 nonzeros,
+    # x[0] and x[1]; the other 28 rows have 3, x[0], x[i] and x[i + 1])
+    for mode in ("forward", "reverse"):
+        assert sum(res["sparse"][mode]["entries_here"] for res in results) == 2 + 28 * 3, mode
