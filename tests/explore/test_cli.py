@@ -30,7 +30,7 @@ def test_bad_input_is_one_line_with_status_2(capsys):
     for argv, words in ((["explore", "x*z"], "only the variables x and y"),
                         (["explore", "x^2 +"], "ends"),
                         (["explore", "--port", "70000"], "65535"),
-                        (["explore", "x", "y"], "unrecognized")):
+                        (["explore", "x^2", "+", "y"], "quote the expression")):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("jacx: error: ") and words in err and err.count("\n") == 1, err

@@ -6,7 +6,7 @@ import argparse
 import sys
 import webbrowser
 
-from .._argparse import OneLineParser, bounded_int
+from .._argparse import CommandLineError, OneLineParser, bounded_int
 
 __all__ = ["cli_main"]
 
@@ -48,6 +48,11 @@ def cli_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except CommandLineError as exc:
+        if "unrecognized arguments" in str(exc):
+            raise CommandLineError(f"{exc}; quote the expression as one argument, e.g. jacx explore "
+                                   '"x^2 - y^2, 2*x*y"') from None
+        raise
     from . import _compute
     from ._app import Session
     from ._security import new_token

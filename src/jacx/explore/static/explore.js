@@ -412,7 +412,9 @@
     const start = t0 === undefined ? performance.now() : t0;
     api('point', { map: state.map, a, h: state.h }).then((p) => {
       state.point = p;
+      const drawStart = performance.now();
       redrawPoint();
+      document.body.dataset.lastDrawMs = (performance.now() - drawStart).toFixed(2);
       say('');
       const ms = performance.now() - start;
       state.timings.push(ms);
