@@ -23,6 +23,7 @@ from typing import TextIO, final
 import numpy as np
 
 from ._argparse import OneLineParser, interrupt_guard
+from ._words import interpret, volume_verdict
 
 __all__ = ["main", "SUBCOMMANDS", "parse_point", "interpret"]
 
@@ -161,52 +162,6 @@ def parse_point(text: str, names: Sequence[str]) -> dict[str, float]:
     return {n: point[n] for n in names}
 
 
-def interpret(value: Sequence[Sequence[float]], variables: Sequence[str], digits: int = 4) -> list[str]:
-    """One sentence per variable saying how a small change of it moves each output.
-
-    >>> interpret([[0.0, 1.0], [1.0, 0.0]], ["x", "y"])[0]
-    'increasing x by a small dx does not affect f1 and changes f2 by 1 dx'
-    """
-    from .symbolic import format_number
-
-    sentences = []
-    for j, var in enumerate(variables):
-        d = f"d{var}"
-        lead = f"increasing {var} by a small {d}" if j == 0 else f"changing {var} by {d}"
-        parts = []
-        for i, row in enumerate(value):
-            entry = float(row[j])
-            if entry == 0:
-                parts.append(f"does not affect f{i + 1}")
-            else:
-                parts.append(f"{'changes ' if not parts or parts[-1].startswith('does') else ''}f{i + 1} by "
-                             f"{format_number(entry, digits)} {d}")
-        if all(p.startswith("does") for p in parts):
-            sentences.append(f"{lead} does not affect any output (to first order)")
-            continue
-        sentences.append(f"{lead} " + " and ".join(parts))
-    return sentences
-
-
-def _volume_verdict(J: np.ndarray) -> tuple[float, str]:
-    """``det J`` and the volume verdict in words, both computed from the one matrix ``J`` that is printed.
-
-    >>> _volume_verdict(np.array([[0.0, 1.0], [1.0, 0.0]]))
-    (-1.0, 'preserves area; orientation reversed (det J = -1)')
-    """
-    from ._det import _verdict
-
-    n = J.shape[0]
-    eps = float(np.finfo(np.float64).eps)
-    sv = np.linalg.svd(J, compute_uv=False)
-    singular = bool(sv[0] == 0.0 or sv[-1] <= sv[0] * n * eps * 10)
-    sign, logabs = np.linalg.slogdet(J)
-    det = 0.0 if sign == 0 else float(sign * math.exp(min(float(logabs), 709.0)))
-    if sign != 0 and logabs > 709.0:
-        det = math.copysign(math.inf, float(sign))
-    return det, _verdict(det, int(sign), abs(det), n, singular, 100 * n * eps)[2]
-
-
 MAX_VARIABLES = 64
 """Most variables (and parameters) the command accepts."""
 MAX_OUTPUTS = 64
@@ -297,7 +252,7 @@ def _run_expression(args: argparse.Namespace, out: TextIO, progress: dict[str, s
         if not np.all(np.isfinite(value)):  # pragma: no cover - at() refuses such points
             raise _UsageExit(f"the Jacobian is not finite at {args.at}; choose another point")
         if sj.is_square:
-            det_value, verdict = _volume_verdict(value)
+            det_value, verdict = volume_verdict(value)
         progress["phase"] = "checking against automatic differentiation"
         check = check_against_ad(sj, point)
     progress["phase"] = "printing"

@@ -18,6 +18,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._autojit import is_tracing
+from ._words import verdict
 from ._api import check_function
 from ._dense import Mode, _raise_not_finite, jacobian_matrix
 from ._errors import JacxUsageError, NonSquareJacobianError
@@ -79,7 +80,6 @@ def slogdet(
     return slogdet_fn
 
 
-_WORDS = {1: ("length", "lengths"), 2: ("area", "areas"), 3: ("volume", "volumes")}
 
 
 @final
@@ -107,25 +107,6 @@ class VolumeChange:
 
     def __str__(self) -> str:
         return self.verdict
-
-
-def _verdict(det_value: float, sign: int, factor: float, n: int, singular: bool, tol: float) -> tuple[Any, Any, str]:
-    what = _WORDS.get(n, ("volume", "volumes"))[0]
-    if singular:
-        return (
-            "singular",
-            None,
-            f"singular: det J = {det_value:.4g}, so the map flattens a small region to zero {what}; it is not locally "
-            "invertible here",
-        )
-    orientation = "kept" if sign > 0 else "reversed"
-    if abs(factor - 1.0) <= tol:
-        kind, text = "preserves", f"preserves {what}"
-    elif factor > 1.0:
-        kind, text = "expands", f"expands {what}: a small region grows by a factor of {factor:.4g}"
-    else:
-        kind, text = "contracts", f"contracts {what}: a small region shrinks to {factor:.4g} times its size"
-    return kind, orientation, f"{text}; orientation {orientation} (det J = {det_value:.4g})"
 
 
 def volume_change(f: Callable, *, mode: Mode = "auto") -> Callable[[Any], VolumeChange]:
@@ -159,7 +140,7 @@ def volume_change(f: Callable, *, mode: Mode = "auto") -> Callable[[Any], Volume
         det_value = float(sign * math.exp(logabs)) if sign != 0 else 0.0
         factor = abs(det_value)
         tol = 100 * n * eps
-        kind, orientation, text = _verdict(det_value, int(sign), factor, n, bool(singular), tol)
+        kind, orientation, text = verdict(det_value, int(sign), factor, n, bool(singular), tol)
         return VolumeChange(
             det=det_value,
             sign=0 if singular else int(sign),

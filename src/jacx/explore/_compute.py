@@ -565,8 +565,7 @@ def point_view(pm: PlaneMap, a: Sequence[float], h: float) -> dict[str, Any]:
 
 
 def _summary(pm: PlaneMap, p: dict[str, Any]) -> list[str]:
-    from .._cli import interpret
-    from .._det import _verdict
+    from .._words import interpret, volume_verdict
 
     (ax, ay), h, F, J = p["a"], p["h"], p["F"], p["J"]
     where = f"({_num(ax)}, {_num(ay)})"
@@ -577,9 +576,7 @@ def _summary(pm: PlaneMap, p: dict[str, Any]) -> list[str]:
         lines.extend(s[0].upper() + s[1:] + "." for s in interpret(J, ["x", "y"]))
         det = p["det"]
         s1, s2 = p["singular_values"]
-        singular = s1 == 0 or s2 <= s1 * 2 * np.finfo(np.float64).eps * 10
-        verdict = _verdict(det, int(np.sign(det)), abs(det), 2, singular, 200 * np.finfo(np.float64).eps)[2]
-        lines.append(f"Area: {verdict}.")
+        lines.append(f"Area: {volume_verdict(np.asarray(J, dtype=np.float64))[1]}.")
         lines.append(f"Singular values {_num(s1)} and {_num(s2)}: a small circle of radius h becomes nearly an "
                      f"ellipse with half-axes {_num(s1)} h and {_num(s2)} h.")
         ratio = p["area"]["at_h"]
