@@ -29,8 +29,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src import core as _core  # Literal, Jaxpr, ClosedJaxpr: the jaxpr data model
-from jax._src import linear_util as _lu
+from jax.extend import core as _core  # Literal, Jaxpr, ClosedJaxpr: the jaxpr data model
+from jax.extend import linear_util as _lu
 
 from ._errors import JacxInternalError
 from ._guards import Guard, Ident, analyze
