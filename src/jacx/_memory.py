@@ -409,8 +409,9 @@ def plan_chunk(
         where = f"{where} (per device, {devices} devices)"
     budget = SAFETY_FRACTION * avail - (0 if where.startswith("set by") else RESERVE_BYTES)
     if copies * jac_bytes > budget:
+        what = "The dense Jacobian is" if devices <= 1 else f"Each device's share of the dense Jacobian (1/{devices}) is"
         raise JacobianTooLargeError(
-            f"The dense Jacobian is {m} x {n} = {m * n:,} entries ({format_bytes(jac_bytes)}); building it needs "
+            f"{what} {m} x {n} = {m * n:,} entries ({format_bytes(jac_bytes)}); building it needs "
             f"about {format_bytes(peak_bytes(m, n, per_pass, itemsize, 1, copies))} at its peak, more than the "
             f"{format_bytes(avail)} of memory {where}. Options: jacx.sparse.jacobian(f, x) when most entries are "
             "zero; jacx.jvp / jacx.vjp when you only need Jacobian-vector products; or a smaller problem."

@@ -93,6 +93,14 @@ def memory() -> dict:
     ref = jax.jacfwd(f)(x)
     out["eight devices diff"] = _max_diff(J, ref)
     out["eight devices spread"] = _spread(J)
+    # 4096 x 4096 float64 = 128 MiB: even an eighth (16 MiB) is over one device's budget
+    big = 4096
+    Wb = jnp.ones((big, 1)) / big
+    try:
+        jacx.jacobian(lambda v: jnp.tanh(Wb @ v[:1]) + v, mode="forward", devices="all")(jnp.ones(big))
+        out["too large for eight"] = "computed"
+    except jacx.JacobianTooLargeError as err:
+        out["too large for eight"] = "too large: " + str(err)
     return out
 
 

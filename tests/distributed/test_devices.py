@@ -57,6 +57,11 @@ def test_a_jacobian_too_large_for_one_device_is_computed_across_eight():
     assert out["one device"].startswith("too large")
     assert out["eight devices diff"] <= 1e-12
     assert out["eight devices spread"] == [[8, True]]
+    # the same clear error when even an eighth does not fit, and it reasons per device
+    message = out["too large for eight"]
+    assert message.startswith("too large") and "\n" not in message
+    assert "Each device's share of the dense Jacobian (1/8) is 4096 x 512" in message, message
+    assert "(per device, 8 devices)" in message, message
 
 
 def test_bad_devices_are_refused_with_one_line():
