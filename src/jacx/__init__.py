@@ -11,6 +11,7 @@ from ._chain import ChainRule, chain_rule, compose
 from ._check import JacobianCheck, check_jacobian, finite_difference_jacobian
 from ._dense import Mode, gradient, jacobian, jacobian_matrix, jvp, vjp
 from ._det import VolumeChange, det, slogdet, volume_change
+from ._hessian import hessian, hvp
 from ._linear import Linearization, linearize
 from ._errors import (
     ExpressionSyntaxError,
@@ -48,6 +49,8 @@ __all__ = [
     "gradient",
     "jvp",
     "vjp",
+    "hessian",
+    "hvp",
     "linearize",
     "Linearization",
     "det",
