@@ -14,9 +14,11 @@ from jacx.sparse._check import SparseCheck, check_sparse_jacobian
 from jacx.sparse._coloring import ORDERINGS, color_columns, color_rows
 from jacx.sparse._compress import Coloring, InvalidColoringError, check_coloring
 from jacx.sparse._detect import SparsityWarning, sparsity
+from jacx.sparse._hessian import SparseHessian, hessian, hessian_sparsity
 from jacx.sparse._plot import spy
 from jacx.sparse._prepared import SparseJacobian, jacobian
 from jacx.sparse._pytree import SparsePytreeJacobian
+from jacx.sparse._symmetric import SymmetricColoring, acyclic_coloring, star_coloring, symmetric_coloring
 from jacx.sparse._scipy import for_scipy, scipy_jac, scipy_jac_sparsity, to_scipy
 
 __all__ = [
@@ -26,19 +28,26 @@ __all__ = [
     "InvalidColoringError",
     "SparseCheck",
     "SparseJacobian",
+    "SparseHessian",
     "SparsePytreeJacobian",
     "SparsityWarning",
+    "SymmetricColoring",
+    "acyclic_coloring",
     "check_coloring",
     "check_sparse_jacobian",
     "color_bidirectional",
     "color_columns",
     "color_rows",
     "for_scipy",
+    "hessian",
+    "hessian_sparsity",
     "jacobian",
     "problems",
     "scipy_jac",
     "scipy_jac_sparsity",
     "sparsity",
     "spy",
+    "star_coloring",
+    "symmetric_coloring",
     "to_scipy",
 ]
