@@ -8,6 +8,7 @@ a finite-difference check, and (in subpackages) symbolic and sparse Jacobians, l
 from ._autojit import AutoJitWarning, auto_jit_enabled, clear_cache, set_auto_jit
 from ._caches import cache_info, clear_caches
 from ._chain import ChainRule, chain_rule, compose
+from ._cut_plan import explain
 from ._check import JacobianCheck, check_jacobian, finite_difference_jacobian
 from ._dense import Mode, gradient, jacobian, jacobian_matrix, jvp, vjp
 from ._det import VolumeChange, det, slogdet, volume_change
@@ -46,6 +47,7 @@ __all__ = [
     "Mode",
     "jacobian",
     "jacobian_matrix",
+    "explain",
     "gradient",
     "jvp",
     "vjp",

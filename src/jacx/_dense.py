@@ -7,7 +7,8 @@ The cost rule, stated correctly (some texts swap it): for F: R^n -> R^m,
 * reverse mode pulls one cotangent per *output* direction, so it costs about ``m`` passes and wins when outputs
   are few (backpropagation: ``m = 1``).
 
-``mode="auto"`` picks forward when ``n <= m`` and reverse otherwise.
+``mode="auto"`` picks forward when ``n <= m`` and reverse otherwise, unless the program has a narrow cut that makes
+a mixed plan at least twice as cheap (:mod:`jacx._cuts`); ``mode="cut"`` always follows the plan.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from ._api import (
+    MODES,
     AutoJit,
     check_chunk_size,
     check_function,
@@ -36,13 +38,14 @@ from ._api import (
     split_args,
     warn_once,
 )
+from ._cut_plan import cut_jacobian
 from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
 from ._memory import per_pass_bytes, plan_chunk
 from ._sharding import Devices, context_mesh, mesh_size, place, resolve_mesh, sharded_map
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
-Mode = Literal["auto", "forward", "reverse"]
+Mode = Literal["auto", "forward", "reverse", "cut"]
 
 jvp = jax.jvp
 vjp = jax.vjp
@@ -92,7 +95,7 @@ def _jacobian_impl(
             raise JacxUsageError(
                 f"jacx.jacobian needs real floating-point outputs; an output has dtype {y.dtype} and shape {y.shape}."
             )
-    forward = mode == "forward" or (mode == "auto" and n <= m)
+    forward = mode == "forward" or (mode in ("auto", "cut") and n <= m)
     itemsize = max(np.dtype(t.dtype).itemsize for t in (*in_leaves, *out_leaves))
     compiled = any(isinstance(leaf, jax.core.Tracer) for leaf in in_leaves)  # inside jit: fewer copies at peak
     d = mesh_size(mesh)
@@ -101,6 +104,16 @@ def _jacobian_impl(
     chunk = plan_chunk(m if forward else -(-m // d), -(-n // d) if forward else n, -(-seeds // d), per_pass,
                        itemsize, chunk_size, compiled=compiled, reverse=not forward, devices=d)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
+    if mode in ("auto", "cut"):  # a plan through narrow cuts of the program (planned here, at trace time)
+        if mesh is None and (chunk is None or chunk >= seeds):
+            done = cut_jacobian(g, primal, in_leaves, out_leaves, in_tree, out_tree, has_aux, mode == "cut")
+            if done is not None:
+                return done
+        elif mode == "cut":
+            warn_once(("cut-off", d), "jacx.jacobian(mode='cut'): " + (
+                "across devices the plan is not used (the seeds are split over the devices as with mode='auto')"
+                if mesh is not None else "the Jacobian is built in chunks to fit in memory, which a plan does not "
+                "do") + "; computed as with mode='auto'.")
 
     # one product per seed, after a preparation shared by all seeds (of one device): a JVP each, or one
     # linearization (forward, chunked) or one VJP (reverse) whose linear map every seed goes through
@@ -206,7 +219,10 @@ def jacobian(
         f: the function to differentiate, written with ``jax.numpy``.
         argnums: which positional argument(s) to differentiate with respect to.
         mode: ``"forward"`` (one JVP per input entry, about ``n`` passes), ``"reverse"`` (one VJP per output entry,
-            about ``m`` passes) or ``"auto"``: forward when ``n <= m``, else reverse.
+            about ``m`` passes), ``"auto"``: forward when ``n <= m``, else reverse, unless a plan through narrow cuts
+            of the program is predicted at least 2x cheaper, or ``"cut"``: always that plan where the program allows
+            one (see :func:`jacx.explain` and docs/cuts.md). Plans are not used across ``devices`` nor when the
+            Jacobian must be built in chunks.
         has_aux: ``f`` returns ``(output, aux)``; the Jacobian function then returns ``(jacobian, aux)``.
         chunk_size: evaluate at most this many JVPs/VJPs at once, to bound memory. By default all at once, unless
             they would not fit in memory, in which case a chunk size that fits is chosen.
@@ -245,7 +261,7 @@ def jacobian(
     if made is not None:
         return made
     check_function(f, "jacx.jacobian")
-    check_mode(mode)
+    check_mode(mode, (*MODES, "cut"))
     check_chunk_size(chunk_size)
     return memo_put(key, _jacobian_on(f, argnums, mode, has_aux, chunk_size, jit, check_finite, fixed))
 
