@@ -276,10 +276,17 @@ def _plan(c: SymmetricColoring) -> dict[str, Any]:
     if c.method == "star":
         indptr, indices, r, _ = _adjacency(p)
         alone, _ = _star_direct(indptr, indices, r, colors, k)
-        # entries of the off-diagonal adjacency follow the CSR order of p without its diagonal
+        # entries of the off-diagonal adjacency follow the CSR order of p without its diagonal; both entries of a
+        # pair are read from the same product (so the result is exactly symmetric): the upper entry (i < j) is
+        # read from row i when it is alone there, else from row j, and its mirror follows it
         vertex, color = rows.copy(), colors[cols].copy()
         off = np.flatnonzero(~diag)
-        take_other = ~alone  # (i, j) not alone in row i: read (j, color i) instead
+        lo, hi = np.minimum(r, indices), np.maximum(r, indices)
+        order = np.lexsort((r, hi, lo))  # each pair's two entries side by side, the upper (row lo) first
+        upper_alone = np.repeat(alone[order[0::2]], 2)
+        from_lo = np.empty(len(r), dtype=bool)
+        from_lo[order] = upper_alone
+        take_other = np.where(r == lo, ~from_lo, from_lo)  # read (j, color i) instead of (i, color j)
         vertex[off[take_other]] = cols[off[take_other]]
         color[off[take_other]] = colors[rows[off[take_other]]]
         return {"vertex": vertex, "color": color}
