@@ -21,6 +21,35 @@ def _soft_clip(raw: jax.Array, bound: float) -> jax.Array:
     return bound * jnp.tanh(raw / bound)
 
 
+def _as_slice(idx: np.ndarray) -> slice | None:
+    """``idx`` as a strided slice when it is an arithmetic progression (a slice is cheaper than a gather)."""
+    if idx.size == 1:
+        return slice(int(idx[0]), int(idx[0]) + 1)
+    step = int(idx[1] - idx[0])
+    if step > 0 and np.all(np.diff(idx) == step):
+        return slice(int(idx[0]), int(idx[-1]) + 1, step)
+    return None
+
+
+def _pick(x: jax.Array, idx: np.ndarray) -> jax.Array:
+    """``x[..., idx]`` for static indices, by slicing where possible."""
+    sl = _as_slice(idx)
+    return x[..., sl] if sl is not None else x[..., idx]
+
+
+def _merge(xa: jax.Array, xb: jax.Array, a: np.ndarray, b: np.ndarray) -> jax.Array:
+    """The vector whose entries ``a`` are ``xa`` and entries ``b`` are ``xb`` (``a`` and ``b`` partition it):
+    a concatenation, an interleaving, or, for other masks, a concatenation followed by one static permutation."""
+    n = a.size + b.size
+    for first, second, p, q in ((xa, xb, a, b), (xb, xa, b, a)):
+        if p[0] == 0 and np.array_equal(p, np.arange(p.size)):  # [first | second]
+            return jnp.concatenate([first, second], axis=-1)
+        if p.size == q.size and np.array_equal(p, np.arange(0, n, 2)):  # first, second, first, second, ...
+            return jnp.stack([first, second], axis=-1).reshape(*first.shape[:-1], n)
+    order = np.argsort(np.concatenate([a, b]))
+    return jnp.concatenate([xa, xb], axis=-1)[..., order]
+
+
 @final
 @pytree_dataclass
 class AffineCoupling(Bijector):
@@ -84,14 +113,16 @@ class AffineCoupling(Bijector):
     def forward_and_log_det(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         self._check(x)
         a, b = self._split()
-        shift, log_scale = self._shift_and_log_scale(x[a])
-        return x.at[b].set(x[b] * jnp.exp(log_scale) + shift), jnp.sum(log_scale)
+        kept = _pick(x, a)
+        shift, log_scale = self._shift_and_log_scale(kept)
+        return _merge(kept, _pick(x, b) * jnp.exp(log_scale) + shift, a, b), jnp.sum(log_scale)
 
     def inverse_and_log_det(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
         self._check(y)
         a, b = self._split()
-        shift, log_scale = self._shift_and_log_scale(y[a])
-        return y.at[b].set((y[b] - shift) * jnp.exp(-log_scale)), -jnp.sum(log_scale)
+        kept = _pick(y, a)
+        shift, log_scale = self._shift_and_log_scale(kept)
+        return _merge(kept, (_pick(y, b) - shift) * jnp.exp(-log_scale), a, b), -jnp.sum(log_scale)
 
     def jacobian_pattern(self, x: Any) -> np.ndarray:
         a, b = self._split()

@@ -7,8 +7,11 @@ from typing import Any, final
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from .. import _api, _dense
+from ._fused import primal_and_products
 from ._structure import JacobianStructure, find_structure
 from ._util import freeze_pattern, pytree_dataclass, square_flat_function, static_field, thaw_pattern
 
@@ -90,6 +93,10 @@ def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: Jacobia
         compressed = jax.vmap(linear(), in_axes=1, out_axes=1)(seeds)  # (n, num_colors)
     else:
         compressed = _api.sharded_apply(linear, seeds, mesh, axis=1)
+    return _blocks(compressed, s)
+
+
+def _blocks(compressed: jax.Array, s: JacobianStructure) -> tuple[jax.Array, ...]:
     colors = jnp.asarray(s.colors)
     out = []
     for idx, mask in s.groups:
@@ -99,20 +106,54 @@ def measure_blocks(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: Jacobia
     return tuple(out)
 
 
+def _wanted(s: JacobianStructure) -> np.ndarray:
+    """Which entries of each probe column the diagonal blocks read: ``(num_colors, n)``."""
+    wanted = np.zeros((s.num_jvps, s.n), bool)
+    for idx, _ in s.groups:
+        for block in idx:
+            for c in np.unique(s.colors[block]):
+                wanted[c, block] = True
+    return wanted
+
+
 def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianStructure,
-                mesh: Any = None) -> tuple[jax.Array, jax.Array]:
+                mesh: Any = None) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """``(sign, log|det|, g(v) or None)`` from the diagonal blocks; on one device the blocks are measured in the
+    same pass as ``g(v)`` (:mod:`._fused`), which also returns ``g(v)`` for the next layer of a chain."""
+    y = None
+    if mesh is None:
+        y, columns = primal_and_products(g, v, s.seeds, _wanted(s))
+        if all(idx.shape[1] == 1 for idx, _ in s.groups) and len(columns) <= 16:
+            # (permuted) triangular: the diagonal, entry i from the column of i's color, by selects (no gather)
+            d = jnp.zeros(v.shape, v.dtype)
+            for c, col in enumerate(columns):
+                if col is not None:
+                    d = jnp.where(jnp.asarray(s.colors == c), col, d)
+            order = np.concatenate([idx[:, 0] for idx, _ in s.groups])
+            mask = np.zeros(s.n, bool)
+            mask[order] = np.concatenate([m.reshape(-1) for _, m in s.groups])
+            if not mask.all():
+                d = jnp.where(jnp.asarray(mask), d, 0.0)
+            blocks = (d[:, None, None],)
+            groups = ((np.arange(s.n)[:, None], None),)
+        else:
+            zero = jnp.zeros(v.shape, v.dtype)
+            compressed = jnp.stack([zero if c is None else c for c in columns], axis=1)
+            blocks, groups = _blocks(compressed, s), s.groups
+    else:
+        blocks, groups = measure_blocks(g, v, s, mesh), s.groups
     sign = jnp.ones((), v.dtype)
     logabs = jnp.zeros((), v.dtype)
-    for (idx, _), blocks in zip(s.groups, measure_blocks(g, v, s, mesh)):
+    for (idx, _), b in zip(groups, blocks):
         if idx.shape[1] == 1:
-            d = blocks[:, 0, 0]
+            d = b[:, 0, 0]
             sign = sign * jnp.prod(jnp.sign(d))
             logabs = logabs + jnp.sum(jnp.log(jnp.abs(d)))
         else:
-            sgn, la = jnp.linalg.slogdet(blocks)
+            sgn, la = jnp.linalg.slogdet(b)
             sign = sign * jnp.prod(sgn)
             logabs = logabs + jnp.sum(la)
-    return sign, logabs
+    return sign, logabs, y
 
 
 def logdet(
@@ -148,26 +189,44 @@ def logdet(
         layers = getattr(f, "jacx_layers", None) if isinstance(structure, str) and structure == "auto" else None
         if layers is not None:
             return _chain(layers, x, chunk_size, mesh)
-        g, v = square_flat_function(f, x, "logdet")
-        # found while tracing, from f as it is now (sparsity detection is cached while f's state is unchanged)
-        s = find_structure(f, x, v.shape[0], structure)
-        if s.source in ("none", "declared dense"):
-            r = slogdet(f, chunk_size=chunk_size, devices=mesh)(x)
-            reason = "no pattern" if s.source == "none" else "declared dense"
-            return LogDet(r.sign, r.logabsdet, path=f"dense ({s.n} JVPs + LU, {reason})", num_jvps=s.n)
-        sign, logabs = _structured(g, v, s, mesh)
-        return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps)
+        return _one(f, x, structure, chunk_size, mesh)[0]
 
     declared = frozen if isinstance(frozen, (str, tuple)) else _api.Ident(frozen)
     return _api.compiled(compute, ("logdet", f, declared, chunk_size, fixed), "jacx.logdet.logdet")
 
 
+def _one(f: Callable[[Any], Any], x: Any, structure: Any, chunk_size: int | None,
+         mesh: Any) -> tuple[LogDet, jax.Array | None]:
+    """The log-det of one map at ``x`` and, when the structured pass computed it anyway, ``f(x)`` flattened."""
+    g, v = square_flat_function(f, x, "logdet")
+    # found while tracing, from f as it is now (sparsity detection is cached while f's state is unchanged)
+    s = find_structure(f, x, v.shape[0], structure)
+    if s.source in ("none", "declared dense"):
+        r = slogdet(f, chunk_size=chunk_size, devices=mesh)(x)
+        reason = "no pattern" if s.source == "none" else "declared dense"
+        return LogDet(r.sign, r.logabsdet, path=f"dense ({s.n} JVPs + LU, {reason})", num_jvps=s.n), None
+    sign, logabs, y = _structured(g, v, s, mesh)
+    return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps), y
+
+
 def _chain(layers: Any, x: Any, chunk_size: int | None, mesh: Any) -> LogDet:
     sign, logabs, paths, jvps = 1.0, 0.0, [], 0
     for layer in layers:
-        r = logdet(layer, chunk_size=chunk_size, devices=mesh)(x)
+        layered = getattr(layer, "jacx_layers", None)
+        if layered is not None:  # a chain inside a chain: its own layers, in order
+            r, y = _chain(layered, x, chunk_size, mesh), None
+        else:
+            r, y = _one(layer, x, "auto", chunk_size, mesh)
         sign, logabs = sign * r.sign, logabs + r.logabsdet
         paths.append(r.path)
         jvps += r.num_jvps
-        x = layer(x)
+        x = _same_layout(y, layer, x) if y is not None else layer(x)
     return LogDet(jnp.asarray(sign), jnp.asarray(logabs), path="chain[" + "; ".join(paths) + "]", num_jvps=jvps)
+
+
+def _same_layout(y: jax.Array, layer: Callable[[Any], Any], x: Any) -> Any:
+    """The flat output ``y`` of ``layer`` at ``x`` in the layout ``layer(x)`` has (found without running it)."""
+    out = jax.eval_shape(layer, x)
+    if isinstance(out, jax.ShapeDtypeStruct):
+        return y.reshape(out.shape).astype(out.dtype)
+    return ravel_pytree(jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), out))[1](y)
