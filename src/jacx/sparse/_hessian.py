@@ -200,8 +200,13 @@ class SparseHessian:
                 f"{shapes}; expected {self._structure} with shapes {[s for s, _ in self._example_leaves]}, as "
                 "prepared. Fix: call jacx.sparse.hessian(f, ...) again for the new shapes."
             )
-        z = jnp.concatenate([jnp.ravel(jnp.asarray(a, self._dtype)) for a in leaves]) if len(leaves) != 1 else \
-            jnp.ravel(jnp.asarray(leaves[0], self._dtype))
+        if len(leaves) == 1 and isinstance(leaves[0], jax.Array) and leaves[0].ndim == 1 \
+                and leaves[0].dtype == self._dtype:
+            z = leaves[0]  # a flat vector already: no eager reshape (a dispatch per call)
+        elif len(leaves) == 1:
+            z = jnp.ravel(jnp.asarray(leaves[0], self._dtype))
+        else:
+            z = jnp.concatenate([jnp.ravel(jnp.asarray(a, self._dtype)) for a in leaves])
         rest = tuple(a for i, a in enumerate(call_args) if i != self._argnums)
         guard = self._guard
         if not (isinstance(guard, Guard) and guard.holds()):

@@ -43,7 +43,7 @@ __all__ = ["SymmetricColoring", "acyclic_coloring", "forest_lower_bound", "large
 SYMMETRIC_ORDERINGS = ("natural", "largest_first", "smallest_last")
 _METHODS = ("auto", "star", "acyclic")
 _LOOP_BUDGET = 4_000_000  # sum over vertices of (degree^2) up to which every ordering runs the Python greedy
-_LOOP_LIMIT = 60_000_000  # ... and beyond which the greedy is not run by default (star: distance-2 only)
+_LOOP_LIMIT = 20_000_000  # ... and beyond which "auto" and star_coloring skip it (about 20 s in Python)
 
 
 def symmetric_pattern(pattern: object, where: str = "symmetric coloring") -> sp.csr_array:
