@@ -120,6 +120,11 @@ def cut_jacobian(g: Callable, primal: Any, in_leaves: list, out_leaves: list, in
     """The Jacobian of ``g`` at ``primal`` through a cut plan, laid out like :func:`jacx.jacobian`; ``None`` when
     ``mode="auto"`` should not use a plan (or, with ``force``, when there is none: after a one-time warning)."""
 
+    n = sum(int(np.prod(jnp.shape(x), dtype=np.int64)) for x in in_leaves)
+    m = sum(int(np.prod(y.shape, dtype=np.int64)) for y in out_leaves)
+    if not force and min(n, m) < 4:  # a cut narrower than 3 entries cannot save 2x over 3 passes: skip the trace
+        return None
+
     def flat(*xs: Any) -> Any:
         y = g(jax.tree_util.tree_unflatten(in_tree, list(xs)))
         return y[0] if has_aux else y

@@ -129,6 +129,18 @@ def test_auto_uses_the_plan_for_a_bottleneck():
     assert plan.saving >= 2
 
 
+@pytest.mark.parametrize("n, m", [(40, 40), (60, 5), (5, 60)])
+def test_auto_without_a_plan_is_todays_program(n, m):
+    """No narrow cut (hidden width 32 is not below min(n, m) / 2 enough to pay): mode="auto" traces to exactly
+    the program of the mode it picked before plans existed, so it cannot be slower."""
+    f = mlp([n, 32, m])
+    x = jnp.linspace(-1, 1, n)
+    before = "forward" if n <= m else "reverse"
+    assert not jacx.explain(f, x).use
+    auto = str(jax.make_jaxpr(jacx.jacobian(f))(x))
+    assert auto == str(jax.make_jaxpr(jacx.jacobian(f, mode=before))(x))
+
+
 def test_float64(x64):
     f = mlp(AUTOENCODER, dtype=jnp.float64)
     x = jnp.linspace(-1, 1, 60, dtype=jnp.float64)
@@ -159,6 +171,17 @@ def test_pytrees_argnums_and_shapes():
     for argnums in (0, (0, 1)):
         got = jacx.jacobian(f, argnums, mode="cut")(d, s)
         tree_close(got, jax.jacfwd(f, argnums)(d, s))
+
+
+def test_nested_jacobians():
+    """A Jacobian of a planned Jacobian (second derivatives through the linearized pieces) equals jacfwd(jacfwd)."""
+    f = mlp([12, 8, 2, 8, 12])
+    x = jnp.linspace(-1, 1, 12)
+    inner = jacx.jacobian(f, mode="cut")
+    got = jacx.jacobian(lambda v: inner(v)[3], mode="cut")(x)
+    np.testing.assert_allclose(got, jax.jacfwd(jax.jacfwd(f))(x)[3], rtol=1e-4, atol=1e-5)
+    got = jax.jacrev(lambda v: inner(v)[3])(x)
+    np.testing.assert_allclose(got, jax.jacfwd(jax.jacfwd(f))(x)[3], rtol=1e-4, atol=1e-5)
 
 
 def test_has_aux():
