@@ -5,6 +5,7 @@ without a narrow cut.
 Problems
   autoencoder  784 -> 512 -> 32 -> 512 -> 784, tanh, biases, batch 1, float32 and float64
   latent       2000 -> 1024 -> 16 -> 1024 -> 2000, tanh, biases, float32 and float64 (float64 skipped with --quick)
+  thin         2000 -> 16 -> 2000 (thin layers around the bottleneck: writing J dominates), float32
   no cut       the dense MLPs of bench_dense.py, F(x) = tanh(W2 tanh(W1 x)), hidden 256, (n, m) in
                {(500, 500), (1000, 10), (10, 1000)}: jacx mode="auto" (which plans, finds no profitable plan and
                computes as before) against the mode that "auto" picked before plans existed (forward when n <= m)
@@ -15,7 +16,7 @@ Contestants (CPU, results checked against jax.jacfwd before timing)
   jax.jit(jax.jacfwd(f)), jax.jit(jax.jacrev(f))
   hand split (jit)               jax.jit(lambda x: jax.jacfwd(G)(H(x)) @ jax.jacrev(H)(x)), H up to the bottleneck
   torch.func.jacfwd / jacrev     eager PyTorch, torch.set_num_threads = usable cores
-  bound: J_G @ J_H               one jitted (m x k) @ (k x n) product writing the result (latent model only)
+  bound: J_G @ J_H               one jitted (m x k) @ (k x n) product writing the result (latent and thin)
 
 Timing as in bench_dense.py (``_common.time_interleaved``: interleaved, shuffled rounds, medians). The plan's
 predicted seconds (jacx.explain) are printed next to the measured ones.
@@ -126,7 +127,7 @@ def contestants(p: dict) -> dict[str, Callable[[], object]]:
         t_fwd, t_rev = torch.func.jacfwd(p["tf"]), torch.func.jacrev(p["tf"])
         out[T_FWD] = lambda: t_fwd(xt)
         out[T_REV] = lambda: t_rev(xt)
-    if p["kind"] == "latent":
+    if p["kind"] in ("latent", "thin"):
         m, k, n = p["dims"][-1], min(p["dims"]), p["dims"][0]
         A = jnp.asarray(np.random.default_rng(0).standard_normal((m, k)).astype(p["dtype"]))
         B = jnp.asarray(np.random.default_rng(1).standard_normal((k, n)).astype(p["dtype"]))
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 chain_problem("latent", [2000, 1024, 16, 1024, 2000], "float32")]
     if not args.quick:
         problems.append(chain_problem("latent", [2000, 1024, 16, 1024, 2000], "float64"))
+    problems.append(chain_problem("thin", [2000, 16, 2000], "float32"))
 
     res_rows, tgt_rows, pred_rows, plans = [], [], [], []
     for p in problems:
@@ -209,19 +211,22 @@ def main(argv: list[str] | None = None) -> int:
         for label, xs in s.items():
             res_rows.append([p["name"], label, C.fmt_time(med[label]), f"±{C.spread(xs) * 100:.0f}%",
                              f"{best_jax / med[label]:.1f}x"])
-        goal = TARGETS[p["kind"]]
+        goal = TARGETS.get(p["kind"])
         speed = best_jax / med[JACX]
-        tgt_rows.append([p["name"], f"best jit jacfwd/jacrev / {JACX}", f"{speed:.1f}x", f">= {goal:g}x",
-                         "yes" if speed >= goal else "**no**"])
+        tgt_rows.append([p["name"], f"best jit jacfwd/jacrev / {JACX}", f"{speed:.1f}x",
+                         f">= {goal:g}x" if goal else "(reported)", ("yes" if speed >= goal else "**no**") if goal else ""])
         if T_FWD in med:
             tspeed = min(med[T_FWD], med[T_REV]) / med[JACX]
             tgt_rows.append([p["name"], f"best torch.func / {JACX}", f"{tspeed:.1f}x", "(reported)", ""])
         if BOUND in med:
             r = med[JACX] / med[BOUND]
-            # the physical bound is the goal only where writing J dominates (thin layers around the bottleneck);
-            # here the 2 x 16 passes through the 1024 x 2000 layers cost more than the product, so it is reported
-            tgt_rows.append([p["name"], f"{JACX} / {BOUND}", f"{r:.2f}",
-                             f"(reported; <= {BOUND_FACTOR:g} where writing J dominates)", ""])
+            # the physical bound is the goal where writing J dominates (thin layers around the bottleneck); in the
+            # latent model the 2 x 16 passes through the 1024 x 2000 layers cost more than the product: reported
+            if p["kind"] == "thin":
+                tgt_rows.append([p["name"], f"{JACX} / {BOUND}", f"{r:.2f}", f"<= {BOUND_FACTOR:g} (physical bound)",
+                                 "yes" if r <= BOUND_FACTOR else "**no**"])
+            else:
+                tgt_rows.append([p["name"], f"{JACX} / {BOUND}", f"{r:.2f}", "(reported: passes dominate)", ""])
         pred_rows.append([p["name"], plan.tree_text(), C.fmt_time(plan.predicted), C.fmt_time(med[JIT_JACX]),
                           f"{med[JIT_JACX] / plan.predicted:.2f}", C.fmt_time(plan.forward),
                           C.fmt_time(med[JIT_FWD]), f"{med[JIT_FWD] / plan.forward:.2f}",

@@ -25,7 +25,7 @@ extended with passes) finds the cheapest way to get the Jacobian of every run of
 
 Each piece ends up in exactly one block, with one mode. The cost of ``r`` seeds through a block is ``r`` times its
 per-seed work (matrix-product flops and element-wise entries of the equations that depend on the inputs) plus a
-fixed cost per operation; a product costs its flops. The seconds per flop and per entry are measured once per
+fixed cost per operation, plus reading the seeds and writing the results; a product costs its flops. The seconds per flop and per entry are measured once per
 process and dtype on this machine (:func:`cost_model`). Today's ``mode="auto"`` is the one-block plan with
 ``min(n, m)`` seeds, so the predicted saving is the ratio of the two costs.
 
@@ -67,12 +67,15 @@ _REFUSED = {
     "custom_vjp_call_jaxpr": "a jax.custom_vjp function (it has no forward mode)",
 }
 _MATMUL = ("dot_general", "conv_general_dilated")
+# with one varying operand of the output's shape, these pass the tangent on as it is (no work per seed)
+_PASS_THROUGH = ("add", "sub", "reshape", "squeeze", "expand_dims", "copy", "copy_p", "convert_element_type")
 
 
 # --------------------------------------------------------------------------------------------------- cost model
 @dataclasses.dataclass(frozen=True)
 class CostModel:
-    """Seconds per matrix-product flop, per element-wise entry, and per operation (a fixed cost per block).
+    """Seconds per matrix-product flop, per element-wise entry, per operation (a fixed cost per block), and per
+    entry moved through memory (reading seeds, writing large results, which do not fit in the caches).
 
     >>> CostModel(1e-10, 1e-9, 1e-6).seconds(mm=1e9, el=0.0, ops=0)
     0.1
@@ -81,11 +84,13 @@ class CostModel:
     per_flop: float
     per_entry: float
     per_op: float
+    per_move: float = 0.0
     measured: bool = False
 
-    def seconds(self, mm: float, el: float, ops: float) -> float:
-        """Predicted seconds of ``mm`` product flops, ``el`` element-wise entries and ``ops`` operations."""
-        return mm * self.per_flop + el * self.per_entry + ops * self.per_op
+    def seconds(self, mm: float, el: float, ops: float, moved: float = 0.0) -> float:
+        """Predicted seconds of ``mm`` product flops, ``el`` element-wise entries, ``ops`` operations and
+        ``moved`` entries read or written."""
+        return mm * self.per_flop + el * self.per_entry + ops * self.per_op + moved * self.per_move
 
 
 _MODELS: dict[str, CostModel] = {}
@@ -96,8 +101,9 @@ def cost_model(dtype: Any) -> CostModel:
     """The cost model for ``dtype`` on the default device, measured once per process (about 0.1 s).
 
     The flop rate is that of a ``512 x 512`` by ``512 x 64`` product (the shape of a batch of seeds through a dense
-    layer), the entry rate that of ``tanh`` and a multiply-add over 2^18 entries; the best of 15 runs each (the
-    fastest run is the least disturbed by other work on the machine).
+    layer), the entry rate that of ``tanh`` and a multiply-add over 2^18 entries, the memory rate that of scaling
+    a 2048 x 2048 array (read and written once); the best of 15 runs each (the fastest run is the least disturbed
+    by other work on the machine).
 
     >>> cost_model("float32").per_flop > 0
     True
@@ -126,9 +132,12 @@ def _measure(name: str) -> CostModel:
         mm = jax.jit(lambda p, q: p @ q).lower(a, b).compile()
         v = np.linspace(-1.0, 1.0, 1 << 18, dtype=name)
         el = jax.jit(lambda u: jax.numpy.tanh(u) * u + 1.0).lower(v).compile()
+        big = np.ones((1 << 11, 1 << 11), dtype=name)  # 4M entries: beyond the caches, like a Jacobian
+        move = jax.jit(lambda u: u * 2.0).lower(big).compile()
         per_flop = best(mm, (a, b)) / (2.0 * 512 * 512 * 64)
         per_entry = best(el, (v,)) / (3.0 * v.size)
-    return CostModel(per_flop, per_entry, PER_OP_SECONDS, measured=True)
+        per_move = best(move, (big,)) / (2.0 * big.size)
+    return CostModel(per_flop, per_entry, PER_OP_SECONDS, per_move, measured=True)
 
 
 # --------------------------------------------------------------------------------------------------- the planner
@@ -254,6 +263,10 @@ def why_not_understood(jaxpr: Any) -> str | None:
             if why is not None:
                 return why
     return None
+
+
+def _same_shape(eqn: Any, v: Any) -> bool:
+    return _size(v.aval) == sum(_size(o.aval) for o in eqn.outvars)
 
 
 def _eqn_work(eqn: Any) -> tuple[float, float, int]:
@@ -425,6 +438,8 @@ def analyse(fun: Callable, avals: Sequence[Any], *, force: bool = False, model: 
         if reads:
             if eqn.primitive.name in _MATMUL and len(reads) > 1:
                 work[0] *= 2  # both factors vary: two products per seed
+            elif eqn.primitive.name in _PASS_THROUGH and len(reads) == 1 and _same_shape(eqn, reads[0]):
+                work[1] = 0.0  # adding a constant, a reshape: the tangent goes through unchanged
             seed_work[i + 1] = work
     seed_work = np.cumsum(seed_work, axis=0)
 
@@ -488,14 +503,17 @@ def analyse(fun: Callable, avals: Sequence[Any], *, force: bool = False, model: 
 
     def block_cost(i: int, j: int, seeds: int, reverse: bool) -> float:
         mm, el, ops = seed_work[bounds[j]] - seed_work[bounds[i - 1]]
-        return model.seconds(seeds * mm, seeds * el, ops)
+        # each seed's work, plus reading the seeds and writing the results (one entry per seed and width); forward
+        # results come out one column per seed and are transposed into place (written twice)
+        moved = seeds * (widths[i - 1] + (1 if reverse else 2) * widths[j])
+        return model.seconds(seeds * mm, seeds * el, ops, moved)
 
     def product_cost(a: int, b: int, c: int) -> float:
-        return model.seconds(2.0 * a * b * c, a * c, 1)
+        return model.seconds(2.0 * a * b * c, 0.0, 1, a * c)
 
     cost, tree = plan_chain(widths, block_cost, product_cost)
     p = len(widths) - 1
-    shared = model.seconds(*primal_work) + model.seconds(0.0, float(m * n), 0)  # one evaluation, writing J
+    shared = model.seconds(*primal_work)  # one evaluation (the blocks' costs include writing their results)
     plan.widths, plan.bounds, plan.tree, plan.cuts, plan.model = widths, bounds, tree, tuple(cuts), model
     plan.predicted = cost + shared
     plan.forward = block_cost(1, p, n, False) + shared
