@@ -27,6 +27,9 @@ from ._program import _run
 
 __all__ = ["cut_jacobian", "explain"]
 
+_UNTRACEABLE = (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+                jax.errors.TracerIntegerConversionError, jax.errors.TracerArrayConversionError)
+
 
 class _Piece(NamedTuple):  # what _program._run reads of a jaxpr
     constvars: list
@@ -129,7 +132,11 @@ def cut_jacobian(g: Callable, primal: Any, in_leaves: list, out_leaves: list, in
         y = g(jax.tree_util.tree_unflatten(in_tree, list(xs)))
         return y[0] if has_aux else y
 
-    plan = analyse(flat, [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves], force=force)
+    try:
+        plan = analyse(flat, [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves],
+                       force=force)
+    except _UNTRACEABLE as err:  # Python control flow on values (jit=False): only concrete evaluation works
+        plan = Plan(n=n, m=m, dtype="?", reason=f"it cannot be traced without values ({type(err).__name__})")
     if plan.tree is None or not (force or plan.use):
         if force:
             warn_once(("cut", plan.reason), f"jacx.jacobian(mode='cut'): no plan, {plan.reason}; computed as with "

@@ -184,6 +184,15 @@ def test_nested_jacobians():
     np.testing.assert_allclose(got, jax.jacfwd(jax.jacfwd(f))(x)[3], rtol=1e-4, atol=1e-5)
 
 
+def test_jacobian_matrix_and_grad_through_the_plan():
+    f = mlp(AUTOENCODER)
+    x = jnp.linspace(-1, 1, 60)
+    tree_close(jacx.jacobian_matrix(f, mode="cut")(x), jax.jacfwd(f)(x))
+    loss = lambda v: jnp.sum(jacx.jacobian(f, mode="cut")(v) ** 2)  # noqa: E731
+    np.testing.assert_allclose(jax.grad(loss)(x), jax.grad(lambda v: jnp.sum(jax.jacfwd(f)(v) ** 2))(x),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_has_aux():
     f0 = mlp(AUTOENCODER)
 
@@ -292,6 +301,20 @@ def test_custom_jvp_is_understood():
     x = jnp.linspace(-1, 1, 60)
     assert jacx.explain(f, x).tree is not None
     tree_close(jacx.jacobian(f, mode="cut")(x), jax.jacfwd(f)(x))
+
+
+def test_python_control_flow_on_values_without_jit():
+    W = jnp.ones((2, 10)) / 10
+
+    def f(x):
+        if x[0] > 0:  # needs a concrete value: jit=False evaluates eagerly
+            return jnp.ones((10, 2)) @ jnp.sin(W @ x)
+        return x
+
+    x = jnp.linspace(0.1, 1, 10)
+    tree_close(jacx.jacobian(f, jit=False)(x), jax.jacfwd(f)(x))
+    with pytest.warns(UserWarning, match="cannot be traced without values"):
+        tree_close(jacx.jacobian(f, jit=False, mode="cut")(x), jax.jacfwd(f)(x))
 
 
 def test_cut_with_chunks_falls_back_with_a_warning():
