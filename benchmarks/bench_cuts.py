@@ -213,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"{best_jax / med[label]:.1f}x"])
         goal = TARGETS.get(p["kind"])
         speed = best_jax / med[JACX]
+        verdict = ("yes" if speed >= goal else "**no**") if goal else ""
         tgt_rows.append([p["name"], f"best jit jacfwd/jacrev / {JACX}", f"{speed:.1f}x",
-                         f">= {goal:g}x" if goal else "(reported)", ("yes" if speed >= goal else "**no**") if goal else ""])
+                         f">= {goal:g}x" if goal else "(reported)", verdict])
         if T_FWD in med:
             tspeed = min(med[T_FWD], med[T_REV]) / med[JACX]
             tgt_rows.append([p["name"], f"best torch.func / {JACX}", f"{tspeed:.1f}x", "(reported)", ""])
@@ -250,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     load_after = C.load_average()
     extra["load average 1/5/15 min (start; end)"] = f"{load_before}; {load_after}"
     busy = any(C.load_1min(text) > cores for text in (load_before, load_after))
+    if busy:  # no verdicts from a machine busier than its cores
+        for row in tgt_rows:
+            row[-1] = "no verdict (busy)" if row[-1] else ""
+        for row in nocut_rows:
+            row[6] = "no verdict (busy)"
     info = C.machine_info(["jax", "jaxlib", "torch", "numpy"], extra)
 
     res_h = ["problem", "contestant", "median per call", "spread", "speed-up over best jit JAX"]
@@ -315,7 +321,8 @@ program once; "first call" includes tracing and compiling.
 """
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"\nwritten to {out}")
+    shown = out.resolve().relative_to(C.REPO_ROOT) if out.resolve().is_relative_to(C.REPO_ROOT) else out.name
+    print(f"\nwritten to {shown}")
     return 0
 
 

@@ -11,8 +11,9 @@ width ``k``, ``J_F = J_G J_H`` costs ``k`` reverse passes through ``H``, ``k`` f
 inputs passes through the live values at any point of the program order, so the live values that depend on the
 inputs form a vertex cut of the data-flow graph; its width is their total number of entries. One sweep along the
 program gives the width at every point. Points narrower than ``min(n, m)`` are candidate cuts (the first point of
-each run of equal widths, then the narrowest :data:`MAX_CUTS` distinct ones); values that do not depend on the inputs (weights, constants) and integer values
-travel between pieces as plain values (their derivative is zero), so they never widen a cut.
+each run of equal widths, then the narrowest :data:`MAX_CUTS` distinct ones); values that do not depend on the
+inputs (weights, constants) and integer values travel between pieces as plain values (their derivative is zero),
+so they never widen a cut.
 
 **The plan.** The chosen cuts split ``F`` into a chain of pieces ``F = P_p o ... o P_1``; piece ``k`` maps the
 ``c_{k-1}`` entries of one cut to the ``c_k`` of the next. An interval dynamic program (the matrix-chain recursion,
@@ -25,8 +26,9 @@ extended with passes) finds the cheapest way to get the Jacobian of every run of
 
 Each piece ends up in exactly one block, with one mode. The cost of ``r`` seeds through a block is ``r`` times its
 per-seed work (matrix-product flops and element-wise entries of the equations that depend on the inputs) plus a
-fixed cost per operation, plus reading the seeds and writing the results; a product costs its flops. The seconds per flop and per entry are measured once per
-process and dtype on this machine (:func:`cost_model`). Today's ``mode="auto"`` is the one-block plan with
+fixed cost per operation, plus reading the seeds and writing the results; a product costs its flops and the entries
+it writes. The seconds per flop, per entry and per entry moved are measured once per process and dtype on this
+machine (:func:`cost_model`). Today's ``mode="auto"`` is the one-block plan with
 ``min(n, m)`` seeds, so the predicted saving is the ratio of the two costs.
 
 Programs this does not understand (loops, conditionals, ``custom_vjp`` functions, side effects, mixed dtypes)
