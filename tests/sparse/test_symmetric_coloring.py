@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from jacx import JacxUsageError
 from jacx.sparse import SymmetricColoring, acyclic_coloring, star_coloring, symmetric_coloring
-from jacx.sparse._symmetric import forest_lower_bound, largest_row, symmetric_pattern
+from jacx.sparse._symmetric import acyclic_pays, forest_lower_bound, largest_row, symmetric_pattern
 
 
 def band(n, b):
@@ -54,7 +54,8 @@ def test_path_needs_three_star_and_two_acyclic_colors(n):
     assert s.is_valid() and a.is_valid()
     check_exact(s, p)
     check_exact(a, p)
-    assert symmetric_coloring(p).method == "acyclic"
+    # one product saved does not pay for the substitution along the path: "auto" keeps star
+    assert (symmetric_coloring(p).method, symmetric_coloring(p, "acyclic").n_colors) == ("star", 2)
 
 
 def test_arrowhead_needs_two_colors_though_its_first_row_is_full():
@@ -156,4 +157,14 @@ def test_random_patterns_color_validly_and_recover_exactly(pattern, order):
     # never needs more colors than star_coloring with the same orderings
     assert a.n_colors <= s.n_colors
     auto = symmetric_coloring(pattern, order=order)
-    assert auto.n_colors == min(s.n_colors, a.n_colors)
+    chosen = a if acyclic_pays(symmetric_pattern(pattern), s.n_colors, a.n_colors) else s
+    assert (auto.method, auto.n_colors) == (chosen.method, chosen.n_colors)
+
+
+def test_auto_takes_acyclic_only_when_it_saves_more_products_than_its_recovery_costs():
+    # a 2D 5-point grid: star 5, acyclic 4 colors; the product saved is cheaper than substituting 5 nonzeros a row
+    p = grid(12)
+    assert (star_coloring(p).n_colors, acyclic_coloring(p).n_colors, symmetric_coloring(p).method) == (5, 4, "star")
+    # a star coloring told to ignore the hub of an arrowhead needs n colors; acyclic needs 2: that pays
+    p = symmetric_pattern(arrow(40))
+    assert acyclic_pays(p, 40, 2) and not acyclic_pays(p, 3, 2)

@@ -112,7 +112,7 @@ class SparseHessian:
     >>> f = lambda x: jnp.sum(x ** 3) + jnp.sum(x[1:] * x[:-1])
     >>> hess = jacx.sparse.hessian(f, jnp.ones(5))
     >>> hess.method, hess.n_colors
-    ('acyclic', 2)
+    ('star', 3)
     >>> hess(jnp.arange(5.0)).todense()
     Array([[ 0.,  1.,  0.,  0.,  0.],
            [ 1.,  6.,  1.,  0.,  0.],
@@ -260,8 +260,9 @@ def hessian(f: Callable, *example_args: Any, argnums: int = 0, method: Method = 
 
     Preparation traces ``f`` once, detects the symmetric Hessian pattern (:func:`hessian_sparsity`) and colors
     it: ``method="star"`` (every nonzero read directly from one product), ``"acyclic"`` (fewer products, nonzeros
-    recovered by substitution along two-colored trees) or ``"auto"`` (whichever needs fewer products, star on
-    ties).  Each call then evaluates ``n_colors`` forward-over-reverse Hessian-vector products in one batch and
+    recovered by substitution along two-colored trees) or ``"auto"`` (whichever is predicted to evaluate faster,
+    :func:`jacx.sparse.symmetric_coloring`: acyclic's recovery costs about as much as one or two products per
+    nonzero per row, so it is chosen only when it saves more products than that).  Each call then evaluates ``n_colors`` forward-over-reverse Hessian-vector products in one batch and
     recovers the nonzeros, in one compiled program.  Argument ``argnums`` (an array or a pytree of arrays,
     flattened in ``ravel_pytree`` order) is differentiated; the others (and ``args``, appended to
     ``example_args``) are passed through and the pattern holds for all their values.
@@ -271,7 +272,7 @@ def hessian(f: Callable, *example_args: Any, argnums: int = 0, method: Method = 
     >>> rosen = lambda x: jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     >>> hess = jacx.sparse.hessian(rosen, jnp.zeros(1000))
     >>> hess.n_colors, hess.method, hess.sparsity.nnz
-    (2, 'acyclic', 2998)
+    (3, 'star', 2998)
     >>> H = hess(jnp.ones(1000))
     >>> H.shape, float(H.todense()[0, 0]), float(H.todense()[0, 1])
     ((1000, 1000), 802.0, -400.0)
@@ -279,6 +280,6 @@ def hessian(f: Callable, *example_args: Any, argnums: int = 0, method: Method = 
     if method not in _METHODS:
         raise JacxUsageError(
             f"sparse hessian: received method={method!r}; expected one of {', '.join(map(repr, _METHODS))}. "
-            "Fix: pass one of those (\"auto\" keeps the fewer products)."
+            "Fix: pass one of those (\"auto\" picks the faster one)."
         )
     return SparseHessian(f, tuple(example_args) + tuple(args), argnums, method)

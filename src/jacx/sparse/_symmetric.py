@@ -37,13 +37,20 @@ from scipy.sparse import csgraph
 
 from jacx._errors import JacxInternalError, JacxUsageError
 
-__all__ = ["SymmetricColoring", "acyclic_coloring", "forest_lower_bound", "largest_row", "recover_with",
-           "star_coloring", "symmetric_coloring", "symmetric_pattern"]
+__all__ = ["SymmetricColoring", "acyclic_coloring", "acyclic_pays", "forest_lower_bound", "largest_row",
+           "recover_with", "star_coloring", "symmetric_coloring", "symmetric_pattern"]
 
 SYMMETRIC_ORDERINGS = ("natural", "largest_first", "smallest_last")
 _METHODS = ("auto", "star", "acyclic")
 _LOOP_BUDGET = 4_000_000  # sum over vertices of (degree^2) up to which every ordering runs the Python greedy
 _LOOP_LIMIT = 20_000_000  # ... and beyond which "auto" and star_coloring skip it (about 20 s in Python)
+# the cost model of "auto" (nanoseconds on XLA:CPU, medians over the benchmark objectives at n = 10^4): one
+# Hessian-vector product of a batch costs about _HVP_NS per variable (1.2 on a 3D stencil energy, 10 on a mesh
+# energy: it depends on f), recovering one nonzero about _STAR_NS by star's gather and _ACYCLIC_NS by acyclic
+# substitution (gathers and a segmented scan)
+_HVP_NS = 4.0
+_STAR_NS = 2.2
+_ACYCLIC_NS = 8.5
 
 
 def symmetric_pattern(pattern: object, where: str = "symmetric coloring") -> sp.csr_array:
@@ -575,30 +582,53 @@ def acyclic_coloring(pattern: object, order: str | Sequence[str] = SYMMETRIC_ORD
 
 def symmetric_coloring(pattern: object, method: str = "auto",
                        order: str | Sequence[str] = SYMMETRIC_ORDERINGS) -> SymmetricColoring:
-    """The star (``method="star"``), acyclic (``"acyclic"``) or, with ``"auto"``, whichever of the two needs fewer
-    colors (star on ties: its recovery is a plain gather).
+    """The star (``method="star"``), acyclic (``"acyclic"``) or, with ``"auto"``, whichever of the two is predicted
+    to evaluate faster (:func:`acyclic_pays`): acyclic only when the products it saves outweigh its dearer
+    recovery, else star (its recovery is a plain gather).  The acyclic search is skipped when not even the forest
+    lower bound would pay.
 
     >>> import numpy as np
     >>> from jacx.sparse import symmetric_coloring
     >>> path = np.eye(8) + np.eye(8, k=1) + np.eye(8, k=-1)
-    >>> c = symmetric_coloring(path)
-    >>> c.method, c.n_colors
-    ('acyclic', 2)
+    >>> [(c.method, c.n_colors) for c in (symmetric_coloring(path, m) for m in ("acyclic", "auto"))]
+    [('acyclic', 2), ('star', 3)]
     """
     if method not in _METHODS:
         raise JacxUsageError(
             f"symmetric coloring: received method={method!r}; expected one of {', '.join(map(repr, _METHODS))}. "
-            "Fix: pass one of those (\"auto\" keeps the fewer colors)."
+            "Fix: pass one of those (\"auto\" picks the faster one)."
         )
     orderings = _check_orderings(order)
     p = symmetric_pattern(pattern)
     star = _color(p, "star", orderings, _LOOP_LIMIT)
     if method == "star":
         return star
+    if method == "auto" and not acyclic_pays(p, star.n_colors, forest_lower_bound(p)):
+        return star  # not even the fewest possible acyclic colors would pay for the substitution: no search
     acyc = _color(p, "acyclic", orderings, _LOOP_LIMIT if method == "auto" else None, star=star)
     if method == "acyclic":
         return acyc
-    return acyc if acyc.n_colors < star.n_colors else star
+    return acyc if acyclic_pays(p, star.n_colors, acyc.n_colors) else star
+
+
+def acyclic_pays(pattern: sp.csr_array, star_colors: int, acyclic_colors: int) -> bool:
+    """Whether an acyclic coloring with ``acyclic_colors`` colors is predicted to evaluate faster than a star
+    coloring with ``star_colors`` on the symmetric ``pattern``: the products it saves (about ``_HVP_NS`` per
+    variable each) must outweigh its dearer recovery (``_ACYCLIC_NS`` instead of ``_STAR_NS`` per nonzero).  The
+    constants were measured on XLA:CPU; the cost of a product depends on ``f``, so near the break-even point the
+    prediction can be wrong either way (then the two evaluate at about the same speed).
+
+    >>> import numpy as np
+    >>> path = np.eye(8) + np.eye(8, k=1) + np.eye(8, k=-1)  # star 3, acyclic 2: one product is not worth it
+    >>> acyclic_pays(symmetric_pattern(path), 3, 2)
+    False
+    >>> arrow = np.eye(100); arrow[0, :] = arrow[:, 0] = 1   # (a star coloring that ignored the hub would need 100)
+    >>> acyclic_pays(symmetric_pattern(arrow), 100, 2)
+    True
+    """
+    n = pattern.shape[0]
+    saved = (star_colors - acyclic_colors) * _HVP_NS * n
+    return bool(saved > (_ACYCLIC_NS - _STAR_NS) * pattern.nnz)
 
 
 def _color(p: sp.csr_array, method: str, orderings: Sequence[str], loop_limit: int | None,
