@@ -15,6 +15,7 @@ from jacx.sparse._coloring import ORDERINGS, color_columns, color_rows
 from jacx.sparse._compress import Coloring, InvalidColoringError, check_coloring
 from jacx.sparse._detect import SparsityWarning, sparsity
 from jacx.sparse._hessian import SparseHessian, hessian, hessian_sparsity
+from jacx.sparse._hessian_plot import spy_hessian
 from jacx.sparse._plot import spy
 from jacx.sparse._prepared import SparseJacobian, jacobian
 from jacx.sparse._pytree import SparsePytreeJacobian
@@ -47,6 +48,7 @@ __all__ = [
     "scipy_jac_sparsity",
     "sparsity",
     "spy",
+    "spy_hessian",
     "star_coloring",
     "symmetric_coloring",
     "to_scipy",
