@@ -66,6 +66,11 @@ def make_case(name: str, seed: int = 0):
     elif name == "coupling":
         b = AffineCoupling.init(kp, (True, False, False, True, False), (16,), zero_last=False, dtype=f64)
         b = _randomize(b, kp)
+    elif name == "coupling_halves":  # halves: picked by slices, merged by a concatenation
+        b = _randomize(AffineCoupling.init(kp, (False, False, True, True, True), (16,), dtype=f64), kp)
+    elif name == "coupling_interleaved":  # alternating entries: strided slices, merged by interleaving
+        b = _randomize(AffineCoupling.init(kp, (True, False) * 3, (16,), dtype=f64), kp)
+        x = jax.random.normal(kx, (6,), jnp.float64)
     elif name == "maf":
         b = _randomize(MaskedAutoregressive.init(kp, 5, (16, 16), zero_last=False, dtype=f64), kp)
     elif name == "residual":
@@ -79,6 +84,17 @@ def make_case(name: str, seed: int = 0):
                 _randomize(MaskedAutoregressive.init(k2, 5, (8,), dtype=f64), k2),
                 Affine(jnp.array(-1.3), jnp.array(0.2)),
                 _randomize(LULinear.init(k3, 5, f64), k3),
+            )
+        )
+    elif name == "chain_nested":  # a chain inside a chain, with a mixing layer and a dense (declared) layer
+        k1, k2, k3 = jax.random.split(kp, 3)
+        inner = Chain((_randomize(LULinear.init(k1, 5, f64), k1), Tanh()))
+        b = Chain(
+            (
+                _randomize(AffineCoupling.init(k2, (False, True, False, True, False), (8,), dtype=f64), k2),
+                inner,
+                _randomize(Planar.init(k3, 5, f64), k3, 1.0),
+                _randomize(AffineCoupling.init(k3, (True, True, True, False, False), (8,), dtype=f64), k3),
             )
         )
     else:  # pragma: no cover
@@ -97,9 +113,12 @@ BIJECTORS = [
     "planar",
     "radial",
     "coupling",
+    "coupling_halves",
+    "coupling_interleaved",
     "maf",
     "residual",
     "chain",
+    "chain_nested",
 ]
 
 __all__ = ["BIJECTORS", "make_case", "MLP", "MADE"]

@@ -75,7 +75,7 @@ def test_declared_pattern_covers_the_jacobian(name, x64):
     b, x = make_case(name, 0)
     pattern = b.jacobian_pattern(x)
     if pattern is None:  # a chain declares nothing: jacx.logdet treats its layers one by one
-        assert name == "chain"
+        assert name.startswith("chain")
         return
     if isinstance(pattern, str):
         assert pattern == "dense"

@@ -168,3 +168,16 @@ def test_auto_takes_acyclic_only_when_it_saves_more_products_than_its_recovery_c
     # a star coloring told to ignore the hub of an arrowhead needs n colors; acyclic needs 2: that pays
     p = symmetric_pattern(arrow(40))
     assert acyclic_pays(p, 40, 2) and not acyclic_pays(p, 3, 2)
+
+
+def test_dense_rows_get_their_own_colors_when_the_greedy_is_skipped():
+    # without the Python greedy (loop_limit=0) the distance-2 coloring of an arrowhead needs n colors; a color of
+    # its own for the full row and distance-2 colors for the rest give 2 (still a valid star coloring)
+    c = star_coloring(arrow(300), loop_limit=0)
+    assert (c.n_colors, c.is_valid()) == (2, True)
+    check_exact(c, arrow(300))
+    p = band(200, 2).toarray()
+    p[[0, 77], :] = p[:, [0, 77]] = True  # two hubs over a band
+    c = star_coloring(p, loop_limit=0)
+    assert c.is_valid() and c.n_colors <= 2 + 5
+    check_exact(c, p)

@@ -89,6 +89,7 @@ _ELEMENTWISE = frozenset({
     "rsqrt", "logistic", "abs", "sign", "max", "min", "pow", "integer_pow", "square", "select_n", "erf",
     "convert_element_type", "copy", "copy_p", "add_any", "atan2", "asinh", "acosh", "atanh", "sinh", "cosh",
 })
+_MAX_FOLD = 1 << 16  # constant operations with outputs up to this size are evaluated while tracing (indices)
 _MAX_MASK = 1 << 22  # live-entry masks (columns x entries) larger than this are not tracked: everything is live
 
 
@@ -175,8 +176,14 @@ def _live(jaxpr: Any, out_live: np.ndarray | None) -> dict | None:
     return live
 
 
+def _apply(prim: Any, args: Any, params: dict) -> Any:
+    """``prim`` applied to ``args`` with an equation's params (as ``jax.core.eval_jaxpr`` does it: primitives
+    such as ``custom_jvp_call`` keep functions among their params)."""
+    return prim.bind(*args, **prim.get_bind_params(params))
+
+
 def _bind(prim: Any, args: list, params: dict) -> list:
-    out = prim.bind(*args, **params)
+    out = _apply(prim, args, params)
     return list(out) if prim.multiple_results else [out]
 
 
@@ -219,7 +226,8 @@ def _eval(jaxpr: Any, consts: list, args: list, tans: list, live: dict | None = 
                     keep.update(int(c) for c in np.flatnonzero(m.reshape(m.shape[0], -1).any(axis=1)))
             ts = [_restrict(t, keep) for t in ts]
         if all(t is None for t in ts):
-            if vals and all(_is_concrete(v) for v in vals) and not prim.name in _CALLS and not eqn.effects:
+            if (vals and all(_is_concrete(v) for v in vals) and prim.name not in _CALLS and not eqn.effects
+                    and sum(int(np.prod(getattr(o.aval, "shape", ()))) for o in eqn.outvars) <= _MAX_FOLD):
                 with jax.ensure_compile_time_eval():  # index arithmetic on constants: keep it concrete
                     outs = _bind(prim, vals, params)
             else:
@@ -251,10 +259,10 @@ def _rule(prim: Any, params: dict, eqn: Any, vals: list, ts: list) -> tuple[list
         try:
             with jax.ensure_compile_time_eval():
                 if name in _LINEAR_FIRST:
-                    val = jax.vmap(lambda t: prim.bind(t, *vals[1:], **params))(ts[0].val)
+                    val = jax.vmap(lambda t: _apply(prim, [t, *vals[1:]], params))(ts[0].val)
                 else:
                     tangents = [_expand(t, cols, a) for t, a in zip(ts, avals)]
-                    val = jax.vmap(lambda *u: prim.bind(*u, **params))(*tangents)
+                    val = jax.vmap(lambda *u: _apply(prim, u, params))(*tangents)
             vals_t = [np.asarray(u) for u in (val if prim.multiple_results else [val])]
         except Exception:  # noqa: BLE001 - not evaluable now: take the general route below
             vals_t = None
@@ -268,7 +276,7 @@ def _rule(prim: Any, params: dict, eqn: Any, vals: list, ts: list) -> tuple[list
         def product(u: Any) -> Any:
             args = list(vals)
             args[i] = u
-            return prim.bind(*args, **params)
+            return _apply(prim, args, params)
 
         both = jax.vmap(product)(stacked)  # one product for the primal and every live column
         return [both[0]], [_Tan(ts[i].cols, both[1:], False)]
@@ -278,7 +286,7 @@ def _rule(prim: Any, params: dict, eqn: Any, vals: list, ts: list) -> tuple[list
         args = list(vals)
         for i, m in zip(carrying, moving):
             args[i] = m
-        return prim.bind(*args, **params)
+        return _apply(prim, args, params)
 
     primals = [vals[i] for i in carrying]
     outs = _bind(prim, vals, params)

@@ -110,6 +110,9 @@ def _wanted(s: JacobianStructure) -> np.ndarray:
     """Which entries of each probe column the diagonal blocks read: ``(num_colors, n)``."""
     wanted = np.zeros((s.num_jvps, s.n), bool)
     for idx, _ in s.groups:
+        if idx.shape[1] == 1:
+            wanted[s.colors[idx[:, 0]], idx[:, 0]] = True
+            continue
         for block in idx:
             for c in np.unique(s.colors[block]):
                 wanted[c, block] = True

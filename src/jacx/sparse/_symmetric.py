@@ -631,6 +631,23 @@ def acyclic_pays(pattern: sp.csr_array, star_colors: int, acyclic_colors: int) -
     return bool(saved > (_ACYCLIC_NS - _STAR_NS) * pattern.nnz)
 
 
+def _hub_star(p: sp.csr_array, color_columns: Any) -> tuple[np.ndarray, int] | None:
+    """A star coloring that gives each dense row (degree above ``sqrt(nnz)``) a color of its own and colors the
+    rest distance-2 among themselves (vectorised): a two-colored path on four vertices would repeat each color,
+    which a hub's color never is, and among the rest distance-2 colors differ.  ``None`` without dense rows.
+    An arrowhead gets 2 colors where the distance-2 coloring of the whole pattern needs n."""
+    degree = np.diff(p.indptr)
+    hubs = degree > max(8.0, float(np.sqrt(p.nnz)))
+    if not hubs.any() or hubs.all():
+        return None
+    rest = np.flatnonzero(~hubs)
+    colors = np.empty(p.shape[0], np.int64)
+    colors[hubs] = np.arange(int(hubs.sum()))
+    sub = color_columns(sp.csr_array(p[rest][:, rest]))
+    colors[rest] = int(hubs.sum()) + np.asarray(sub.colors, np.int64)
+    return _relabel(colors)
+
+
 def _color(p: sp.csr_array, method: str, orderings: Sequence[str], loop_limit: int | None,
            star: SymmetricColoring | None = None) -> SymmetricColoring:
     n = p.shape[0]
@@ -647,6 +664,9 @@ def _color(p: sp.csr_array, method: str, orderings: Sequence[str], loop_limit: i
         d2 = color_columns(p)  # distance-2: vectorised, lattice-aware; always a star coloring
         colors, k = _relabel(d2.colors)
         best = SymmetricColoring("star", colors, k, p, f"distance-2 ({d2.method})")
+        hubbed = _hub_star(p, color_columns)
+        if hubbed is not None and hubbed[1] < best.n_colors:
+            best = SymmetricColoring("star", hubbed[0], hubbed[1], p, "hubs + distance-2")
     else:
         if star is None:
             star = _color(p, "star", orderings, _LOOP_LIMIT)
