@@ -69,9 +69,10 @@ class MLP:
 
     def __call__(self, x: jax.Array) -> jax.Array:
         act = _ACTIVATIONS[self.activation]
+        # x @ w.T rather than w @ x: under vmap the batch stays the leading axis of every product (no transposes)
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            x = act(w @ x + b)
-        return self.weights[-1] @ x + self.biases[-1]
+            x = act(x @ w.T + b)
+        return x @ self.weights[-1].T + self.biases[-1]
 
 
 def _made_masks(n: int, hidden: tuple[int, ...], outputs_per_input: int) -> list[np.ndarray]:
@@ -131,5 +132,5 @@ class MADE:
         act = _ACTIVATIONS[self.activation]
         masks = _made_masks(self.num_inputs, self.hidden, self.outputs_per_input)
         for w, b, m in zip(self.weights[:-1], self.biases[:-1], masks[:-1]):
-            x = act((w * m) @ x + b)
-        return (self.weights[-1] * masks[-1]) @ x + self.biases[-1]
+            x = act(x @ (w * m).T + b)
+        return x @ (self.weights[-1] * masks[-1]).T + self.biases[-1]
