@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 
 # jacx.explore is a package that can also be called: jacx.explore(f) opens the explorer for f
 _SUBMODULES = {"symbolic", "sparse", "logdet", "flows", "robotics", "vision", "implicit", "robustness", "backprop",
-               "explore"}
+               "explore", "optimize"}
 
 
 def __getattr__(name: str):  # `jacx.sparse` etc. without importing every subpackage up front
