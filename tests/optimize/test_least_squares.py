@@ -11,17 +11,7 @@ import scipy.optimize as so
 import jacx
 import jacx.sparse
 from jacx.optimize import least_squares
-
-
-def broyden_tridiagonal(x):
-    """Moré, Garbow and Hillstrom's problem 30: a zero-residual square system with a tridiagonal Jacobian."""
-    xp = jnp.concatenate([jnp.zeros(1, x.dtype), x[:-1]])
-    xn = jnp.concatenate([x[1:], jnp.zeros(1, x.dtype)])
-    return (3 - 2 * x) * x - xp - 2 * xn + 1
-
-
-def extended_rosenbrock(x):
-    return jnp.concatenate([10 * (x[1::2] - x[::2] ** 2), 1 - x[::2]])
+from jacx.optimize.problems import broyden_tridiagonal, extended_rosenbrock
 
 
 def exponential_fit(theta, t, y):

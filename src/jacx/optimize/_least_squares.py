@@ -19,6 +19,7 @@ until the cost decreases.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -80,6 +81,43 @@ def _solve(J: jsparse.BCOO, g: jax.Array, lam: jax.Array, diag: jax.Array, tol: 
     return dx
 
 
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prepared Jacobian -> compiled steps
+
+
+def _steps(fun: Callable, jac: Any, n: int, eps: float, cg_tol: float, maxiter: int) -> tuple[Callable, Callable]:
+    """The two compiled pieces of an iteration, made once per prepared Jacobian and options (a solve with the
+    same ``jac`` again, e.g. from another starting point, compiles nothing)."""
+    key = (fun, n, eps, cg_tol, maxiter)
+    try:
+        made = _STEPS.setdefault(jac, {})
+    except TypeError:  # not weakly referenceable: not cached
+        made = {}
+    if key in made:
+        return made[key]
+
+    def residual(x: jax.Array, args: tuple) -> jax.Array:
+        return jnp.ravel(fun(x, *args))
+
+    @jax.jit
+    def linearise(x: jax.Array, args: tuple) -> tuple:
+        r = residual(x, args)
+        J = jac(x, *args)
+        g = J.T @ r
+        diag = jnp.maximum(_column_sq_norms(J, n), eps)
+        return r, J, g, diag
+
+    @jax.jit
+    def trial(x: jax.Array, r: jax.Array, J: jsparse.BCOO, g: jax.Array, diag: jax.Array, lam: jax.Array,
+              args: tuple) -> tuple:
+        dx = _solve(J, g, lam, diag, cg_tol, maxiter)
+        predicted = -(g @ dx + 0.5 * jnp.sum((J @ dx) ** 2))  # reduction of the linear model
+        r_new = residual(x + dx, args)
+        return dx, predicted, 0.5 * r_new @ r_new
+
+    made[key] = (linearise, trial)
+    return linearise, trial
+
+
 def least_squares(
     fun: Callable,
     x0: Any,
@@ -102,7 +140,8 @@ def least_squares(
         x0: the starting point, a 1-D float array (float64 recommended for tight tolerances).
         args: extra arguments of ``fun``, not differentiated.
         method: ``"lm"`` (Levenberg-Marquardt, robust) or ``"gauss-newton"`` (undamped, with step halving).
-        jac: a prepared ``jacx.sparse.jacobian(fun, x0, args=args)`` to reuse; prepared here when omitted.
+        jac: a prepared ``jacx.sparse.jacobian(fun, x0, args=args)`` to reuse (a second solve with it compiles
+            nothing); prepared here when omitted.
         max_iter: the most Jacobian evaluations.
         gtol: stop when ``max |J^T F| <= gtol``.
         ftol: stop when an accepted step lowers the cost by at most ``ftol * cost``.
@@ -141,23 +180,12 @@ def least_squares(
     gauss_newton = method == "gauss-newton"
     eps = float(jnp.finfo(x0.dtype).eps)
 
+    linearise_args, trial_args = _steps(fun, jac, n, eps, float(cg_tol), maxiter)
+    linearise = lambda x: linearise_args(x, args)  # noqa: E731
+    trial = lambda *a: trial_args(*a, args)  # noqa: E731
+
     def residual(x: jax.Array) -> jax.Array:
         return jnp.ravel(fun(x, *args))
-
-    @jax.jit
-    def linearise(x: jax.Array) -> tuple:
-        r = residual(x)
-        J = jac(x, *args)
-        g = J.T @ r
-        diag = jnp.maximum(_column_sq_norms(J, n), eps)
-        return r, J, g, diag
-
-    @jax.jit
-    def trial(x: jax.Array, r: jax.Array, J: jsparse.BCOO, g: jax.Array, diag: jax.Array, lam: jax.Array) -> tuple:
-        dx = _solve(J, g, lam, diag, cg_tol, maxiter)
-        predicted = -(g @ dx + 0.5 * jnp.sum((J @ dx) ** 2))  # reduction of the linear model
-        r_new = residual(x + dx)
-        return dx, predicted, 0.5 * r_new @ r_new
 
     start = time.perf_counter()
     x = x0

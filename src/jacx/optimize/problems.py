@@ -1,4 +1,5 @@
-"""Test problems for the optimizers: a discretised optimal control problem (a planar rocket).
+"""Test problems for the optimizers: a discretised optimal control problem (a planar rocket), and two
+zero-residual least-squares problems of Moré, Garbow and Hillstrom that scale to any n.
 
 >>> from jacx.optimize.problems import rocket
 >>> prob = rocket(50)
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["ControlProblem", "rocket"]
+__all__ = ["ControlProblem", "broyden_tridiagonal", "extended_rosenbrock", "rocket"]
 
 
 @dataclass
@@ -110,3 +111,25 @@ def rocket(intervals: int = 400, *, gravity: float = 1.0, drag: float = 0.2, exh
         return {"t": t, "states": s, "controls": u}
 
     return ControlProblem(f"rocket, N = {N}", objective, constraints, x0, cl, cu, lb, ub, unpack)
+
+
+def broyden_tridiagonal(x: jnp.ndarray) -> jnp.ndarray:
+    """Broyden's tridiagonal system ``(3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1`` (``x_0 = x_{n+1} = 0``): ``m = n``
+    residuals, a tridiagonal Jacobian, a zero-residual solution near ``x = -1``.
+
+    >>> float(broyden_tridiagonal(jnp.zeros(3))[0])
+    1.0
+    """
+    xp = jnp.concatenate([jnp.zeros(1, x.dtype), x[:-1]])
+    xn = jnp.concatenate([x[1:], jnp.zeros(1, x.dtype)])
+    return (3 - 2 * x) * x - xp - 2 * xn + 1
+
+
+def extended_rosenbrock(x: jnp.ndarray) -> jnp.ndarray:
+    """The extended Rosenbrock residuals ``10 (x_{2i} - x_{2i-1}^2)`` and ``1 - x_{2i-1}`` (``n`` even): zero at
+    ``x = 1``, a 2 x 2 block-diagonal Jacobian.
+
+    >>> extended_rosenbrock(jnp.ones(4)).tolist()
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    return jnp.concatenate([10 * (x[1::2] - x[::2] ** 2), 1 - x[::2]])
