@@ -164,8 +164,10 @@ class MaskedAutoregressive(Bijector):
         made = MADE.init(key, n, hidden, activation=activation, zero_last=zero_last, dtype=dtype)
         return cls(made, float(max_log_scale))
 
-    def _shift_and_log_scale(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        shift, raw = jnp.split(self.made(x), 2)
+    def _shift_and_log_scale(self, x: jax.Array, masked: tuple[jax.Array, ...] | None = None,
+                             ) -> tuple[jax.Array, jax.Array]:
+        out = self.made(x) if masked is None else self.made.apply(masked, x)
+        shift, raw = jnp.split(out, 2)
         return shift, _soft_clip(raw, self.max_log_scale)
 
     def _check(self, x: jax.Array) -> None:
@@ -183,12 +185,14 @@ class MaskedAutoregressive(Bijector):
     def inverse_and_log_det(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
         self._check(y)
 
+        masked = self.made.masked_transposed()  # once, not in each of the n passes
+
         def step(_: int, x: jax.Array) -> jax.Array:
-            shift, log_scale = self._shift_and_log_scale(x)
+            shift, log_scale = self._shift_and_log_scale(x, masked)
             return (y - shift) * jnp.exp(-log_scale)
 
         x = jax.lax.fori_loop(0, y.shape[0], step, jnp.zeros_like(y))
-        return x, -jnp.sum(self._shift_and_log_scale(x)[1])
+        return x, -jnp.sum(self._shift_and_log_scale(x, masked)[1])
 
     def jacobian_pattern(self, x: Any) -> np.ndarray:
         return np.tril(np.ones((self.made.num_inputs,) * 2, dtype=bool))

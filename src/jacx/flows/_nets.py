@@ -128,9 +128,18 @@ class MADE:
         w, b = _dense_init(key, sizes, zero_last, dtype)
         return cls(w, b, int(num_inputs), hidden, int(outputs_per_input), activation)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        act = _ACTIVATIONS[self.activation]
+    def masked_transposed(self) -> tuple[jax.Array, ...]:
+        """The weights with their masks applied, transposed (``x @ w`` per layer): compute them once outside a
+        loop that evaluates the network many times (as a MAF inverse does), then call :meth:`apply`."""
         masks = _made_masks(self.num_inputs, self.hidden, self.outputs_per_input)
-        for w, b, m in zip(self.weights[:-1], self.biases[:-1], masks[:-1]):
-            x = act(x @ (w * m).T + b)
-        return x @ (self.weights[-1] * masks[-1]).T + self.biases[-1]
+        return tuple((w * m).T for w, m in zip(self.weights, masks))
+
+    def apply(self, masked: tuple[jax.Array, ...], x: jax.Array) -> jax.Array:
+        """The network on ``x`` with weights from :meth:`masked_transposed`."""
+        act = _ACTIVATIONS[self.activation]
+        for w, b in zip(masked[:-1], self.biases[:-1]):
+            x = act(x @ w + b)
+        return x @ masked[-1] + self.biases[-1]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.apply(self.masked_transposed(), x)
