@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import jax
@@ -17,6 +18,8 @@ import jacx
 from jacx.optimize import ConstrainedProblem, ipopt_available, minimize_ipopt, minimize_trust_constr
 from jacx.optimize.problems import rocket
 
+if os.environ.get("JACX_REQUIRE_IPOPT") == "1" and not ipopt_available():  # CI installs it: skipping would hide it
+    raise RuntimeError("JACX_REQUIRE_IPOPT=1 but cyipopt is not importable; install the 'ipopt' extra")
 needs_ipopt = pytest.mark.skipif(not ipopt_available(), reason="cyipopt (the 'ipopt' extra) is not installed")
 
 
