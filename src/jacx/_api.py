@@ -181,10 +181,11 @@ def state_key(f: Any) -> Any:
     return found.values() if isinstance(found, Guard) else Ident(object())
 
 
-def compiled(compute: Callable, key: tuple, where: str) -> Callable:
+def compiled(compute: Callable, key: tuple, where: str, bake_after: int | None = None) -> Callable:
     """``compute`` (a whole computation on the user's function, e.g. a log-determinant) through the sound compile
     cache: traced again whenever what it reads may have changed, and made once per hashable ``key`` (whose first
-    entry names the computation) so that ``entry(f)(x)`` in a loop costs one lookup.
+    entry names the computation) so that ``entry(f)(x)`` in a loop costs one lookup. ``bake_after``: calls in one
+    state before that state's arrays are compiled in as constants (default: the cache's own threshold).
 
     >>> import jax.numpy as jnp
     >>> double = compiled(lambda x: 2.0 * x, ("doc-double",), "doc")
@@ -194,7 +195,8 @@ def compiled(compute: Callable, key: tuple, where: str) -> Callable:
     key = tuple(function_key(k) if callable(k) else k for k in key)
     made = memo_get(key)
     if made is None:
-        made = memo_put(key, AutoJit(compute, key[:1], lambda fun: fun, True, where))
+        extra = {} if bake_after is None else {"bake_after": bake_after}
+        made = memo_put(key, AutoJit(compute, key[:1], lambda fun: fun, True, where, **extra))
     return made
 
 

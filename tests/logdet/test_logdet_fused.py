@@ -174,3 +174,25 @@ def test_chain_output_in_the_layers_layout(x64):
     r = ld.logdet(c)(x)
     np.testing.assert_allclose(r.logabsdet, 6 * np.log(2.0) + 6 * np.log(1.5), rtol=1e-12)
     assert r.sign == 1.0
+
+
+SCALE = jnp.array([2.0, 3.0, 0.5])
+
+
+def _scaled(v):
+    return SCALE * v + jnp.tanh(v) * 0.0
+
+
+def test_public_api_after_compiling_the_state_in_still_sees_a_rebound_global():
+    global SCALE
+    f = ld.logdet(_scaled, structure=np.eye(3, dtype=bool))
+    x = jnp.ones(3)
+    for _ in range(12):  # past the calls after which the state is compiled in as constants
+        r = f(x)
+    np.testing.assert_allclose(r.logabsdet, np.log(3.0), rtol=1e-6)
+    old = SCALE
+    try:
+        SCALE = jnp.array([4.0, 3.0, 0.5])
+        np.testing.assert_allclose(f(x).logabsdet, np.log(6.0), rtol=1e-6)  # never the stale constants
+    finally:
+        SCALE = old

@@ -17,6 +17,8 @@ from ._util import freeze_pattern, pytree_dataclass, square_flat_function, stati
 
 __all__ = ["LogDet", "slogdet", "logdet", "measure_blocks"]
 
+_BAKE_AFTER = 8  # calls of ld.logdet(f) in one state of f before its arrays are compiled in as constants
+
 
 @final
 @pytree_dataclass
@@ -195,7 +197,11 @@ def logdet(
         return _one(f, x, structure, chunk_size, mesh)[0]
 
     declared = frozen if isinstance(frozen, (str, tuple)) else _api.Ident(frozen)
-    return _api.compiled(compute, ("logdet", f, declared, chunk_size, fixed), "jacx.logdet.logdet")
+    # a flow's weights folded in as constants run up to 2.5x faster than passed as arguments: worth one more
+    # compile once the same function has been called a few times in the same state (a new flow object per
+    # training step never gets there, so it never pays for it)
+    return _api.compiled(compute, ("logdet", f, declared, chunk_size, fixed), "jacx.logdet.logdet",
+                         bake_after=_BAKE_AFTER)
 
 
 def _one(f: Callable[[Any], Any], x: Any, structure: Any, chunk_size: int | None,
