@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as _core
 
-__all__ = ["primal_and_products"]
+__all__ = ["primal_and_products", "primal_and_compressed"]
 
 _CALLS = frozenset({"jit", "pjit", "closed_call", "core_call"})
 # tangent_out = prim(tangent_in, *other operands): linear in the first operand alone, the others are indices/shapes
@@ -71,8 +71,9 @@ def _expand(t: _Tan | None, cols: tuple[int, ...], aval: Any) -> Any:
             if c in where:
                 out[i] = t.val[where[c]]
         return out
-    zero = jnp.zeros(aval.shape, aval.dtype)
-    return jnp.stack([t.val[where[c]] if c in where else zero for c in cols])
+    # one gather from the live columns and a row of zeros (not a slice per column: n probes would mean n ops)
+    padded = jnp.concatenate([t.val, jnp.zeros((1, *aval.shape), t.val.dtype)])
+    return padded[np.asarray([where.get(c, len(t.cols)) for c in cols])]
 
 
 def _pruned(cols: tuple[int, ...], val: np.ndarray) -> _Tan | None:
@@ -298,6 +299,7 @@ def _rule(prim: Any, params: dict, eqn: Any, vals: list, ts: list) -> tuple[list
 def primal_and_products(g: Callable[[jax.Array], jax.Array], v: jax.Array, seeds: np.ndarray,
                         wanted: np.ndarray | None = None) -> tuple[jax.Array, list[Any]]:
     """``(g(v), columns)`` where ``columns[c]`` is ``J_g(v) @ seeds[:, c]``, or ``None`` when it is known to be 0.
+    (:func:`primal_and_compressed` gives them as one ``(n, k)`` array.)
 
     ``wanted`` (boolean ``(k, n)``), when given, says which entries of each column the caller will read: the
     others may come back wrong (work that only feeds them is skipped).
@@ -308,14 +310,38 @@ def primal_and_products(g: Callable[[jax.Array], jax.Array], v: jax.Array, seeds
     >>> y.tolist(), [c.tolist() for c in cols]
     ([2.0, 3.0], [[2.0, 3.0], [0.0, 1.0]])
     """
-    closed = jax.make_jaxpr(g)(v)
     k = seeds.shape[1]
-    seed = _pruned(tuple(range(k)), np.ascontiguousarray(np.asarray(seeds, v.dtype).T))
-    live = _live(closed.jaxpr, None if wanted is None else np.asarray(wanted, bool))
-    outs, out_ts = _eval(closed.jaxpr, list(closed.consts), [v], [seed], live)
-    y, t = outs[0], out_ts[0]
+    y, t = _run(g, v, seeds, wanted)
     columns: list[Any] = [None] * k
     if t is not None:
         for i, c in enumerate(t.cols):
             columns[c] = t.val[i]
     return y, columns
+
+
+def primal_and_compressed(g: Callable[[jax.Array], jax.Array], v: jax.Array, seeds: np.ndarray,
+                          wanted: np.ndarray | None = None) -> tuple[jax.Array, jax.Array]:
+    """``(g(v), J_g(v) @ seeds)``, the products as one ``(n, k)`` array (zeros where known to be 0).
+
+    >>> import numpy as np, jax.numpy as jnp
+    >>> y, c = primal_and_compressed(lambda v: v ** 2, jnp.array([1.0, 3.0]), np.ones((2, 1)))
+    >>> c.tolist()
+    [[2.0], [6.0]]
+    """
+    k = seeds.shape[1]
+    y, t = _run(g, v, seeds, wanted)
+    shape = (k, *jnp.shape(y))
+    if t is None:
+        return y, jnp.zeros(shape, y.dtype).reshape(k, -1).T
+    val = _expand(t, tuple(range(k)), jax.ShapeDtypeStruct(jnp.shape(y), y.dtype))
+    return y, jnp.asarray(val, y.dtype).reshape(k, -1).T
+
+
+def _run(g: Callable[[jax.Array], jax.Array], v: jax.Array, seeds: np.ndarray,
+         wanted: np.ndarray | None) -> tuple[jax.Array, _Tan | None]:
+    closed = jax.make_jaxpr(g)(v)
+    k = seeds.shape[1]
+    seed = _pruned(tuple(range(k)), np.ascontiguousarray(np.asarray(seeds, v.dtype).T))
+    live = _live(closed.jaxpr, None if wanted is None else np.asarray(wanted, bool))
+    outs, out_ts = _eval(closed.jaxpr, list(closed.consts), [v], [seed], live)
+    return outs[0], out_ts[0]

@@ -11,7 +11,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .. import _api, _dense
-from ._fused import primal_and_products
+from ._fused import primal_and_compressed, primal_and_products
 from ._structure import JacobianStructure, find_structure
 from ._util import freeze_pattern, pytree_dataclass, square_flat_function, static_field, thaw_pattern
 
@@ -127,8 +127,8 @@ def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianSt
     same pass as ``g(v)`` (:mod:`._fused`), which also returns ``g(v)`` for the next layer of a chain."""
     y = None
     if mesh is None:
-        y, columns = primal_and_products(g, v, s.seeds, _wanted(s))
-        if all(idx.shape[1] == 1 for idx, _ in s.groups) and len(columns) <= 16:
+        if all(idx.shape[1] == 1 for idx, _ in s.groups) and s.num_jvps <= 16:
+            y, columns = primal_and_products(g, v, s.seeds, _wanted(s))
             # (permuted) triangular: the diagonal, entry i from the column of i's color, by selects (no gather)
             d = jnp.zeros(v.shape, v.dtype)
             for c, col in enumerate(columns):
@@ -142,8 +142,7 @@ def _structured(g: Callable[[jax.Array], jax.Array], v: jax.Array, s: JacobianSt
             blocks = (d[:, None, None],)
             groups = ((np.arange(s.n)[:, None], None),)
         else:
-            zero = jnp.zeros(v.shape, v.dtype)
-            compressed = jnp.stack([zero if c is None else c for c in columns], axis=1)
+            y, compressed = primal_and_compressed(g, v, s.seeds, _wanted(s))
             blocks, groups = _blocks(compressed, s), s.groups
     else:
         blocks, groups = measure_blocks(g, v, s, mesh), s.groups
