@@ -195,3 +195,39 @@ def test_optimal_control_ipopt_matches_trust_constr():
     assert ip["success"] and ip["violation"] < 1e-6 and ip["kkt"] < 1e-6
     np.testing.assert_allclose(ip["objective"], tc["objective"], rtol=1e-6)
     np.testing.assert_allclose(ip["x"], tc["x"], atol=1e-3)
+
+
+# module state the problem's functions read: rebound between calls, as users write loops over parameters
+_SCALE = jnp.ones(3)
+_PARAMS = {"w": jnp.ones(3)}
+
+
+def test_sees_a_rebound_global_and_a_dict_updated_in_place():
+    global _SCALE
+    f = lambda x: jnp.sum(_SCALE * x ** 2)  # noqa: E731
+    c = lambda x: jnp.array([jnp.sum(_SCALE * x) - 1.0])  # noqa: E731
+    prob = ConstrainedProblem(f, c, jnp.ones(3))
+    x = np.array([1.0, 2.0, 3.0])
+    before = (prob.objective(x), prob.gradient(x), prob.constraints(x), prob.hessian(x, [1.0]).toarray())
+    np.testing.assert_allclose(before[0], 14.0)
+    try:
+        _SCALE = jnp.full(3, 3.0)
+        np.testing.assert_allclose(prob.objective(x), 42.0)  # same x: the cached value must not be reused
+        np.testing.assert_allclose(prob.gradient(x), 6.0 * x)
+        np.testing.assert_allclose(prob.value_and_gradient(x)[0], 42.0)
+        np.testing.assert_allclose(prob.constraints(x), [17.0])
+        np.testing.assert_allclose(prob.jacobian(x).toarray(), [[3.0, 3.0, 3.0]])
+        np.testing.assert_allclose(prob.hessian(x, [1.0]).toarray(), 6.0 * np.eye(3))
+    finally:
+        _SCALE = jnp.ones(3)
+
+    g = ConstrainedProblem(lambda x: jnp.sum(_PARAMS["w"] * x ** 2), None, jnp.ones(3))
+    try:  # a dict can change in place: jacx says it traces again on every call, and stays correct
+        with pytest.warns(jacx.AutoJitWarning, match="reads state that can change"):
+            for w in (1.0, 2.0, 5.0):
+                _PARAMS["w"] = jnp.full(3, w)
+                np.testing.assert_allclose(g.objective(x), 14.0 * w)
+                np.testing.assert_allclose(g.gradient(x), 2.0 * w * x)
+                np.testing.assert_allclose(g.hessian(x).toarray(), 2.0 * w * np.eye(3))
+    finally:
+        _PARAMS["w"] = jnp.ones(3)

@@ -79,3 +79,21 @@ def test_usage_errors():
         least_squares(broyden_tridiagonal, jnp.arange(3))
     with pytest.raises(jacx.JacxUsageError, match="residual function first"):
         least_squares(broyden_tridiagonal(jnp.ones(3)), jnp.ones(3))
+
+
+_TARGET = jnp.full(4, 2.0)
+
+
+def test_a_reused_prepared_jacobian_sees_a_rebound_global():
+    global _TARGET
+
+    def residual(x):
+        return x - _TARGET
+
+    jac = jacx.sparse.jacobian(residual, jnp.zeros(4))
+    try:
+        np.testing.assert_allclose(least_squares(residual, jnp.zeros(4), jac=jac).x, 2.0, rtol=1e-5)
+        _TARGET = jnp.full(4, 7.0)  # the second solve compiles nothing new, but must not keep the old target
+        np.testing.assert_allclose(least_squares(residual, jnp.zeros(4), jac=jac).x, 7.0, rtol=1e-5)
+    finally:
+        _TARGET = jnp.full(4, 2.0)

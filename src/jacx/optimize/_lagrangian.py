@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from jacx._api import AutoJit, Guard, analyze
 from jacx._errors import JacxUsageError
 
 __all__ = ["ConstrainedProblem"]
@@ -108,8 +109,11 @@ class ConstrainedProblem:
                 return sigma * f(x, *a) + (jnp.dot(y, c(x, *a)) if m else 0.0)
 
             self._f, self._c, self._lagrangian = f, c, lagrangian
-            self._value_and_grad = jax.jit(jax.value_and_grad(f))
-            self._cons = jax.jit(c)
+            # jacx's compile cache, not jax.jit: a plain jit keeps the arrays f and c read (globals, dicts,
+            # attributes) as they were at the first call, so a rebound global would give stale values
+            self._value_and_grad = AutoJit(f, ("ConstrainedProblem value_and_grad",), jax.value_and_grad, True,
+                                           "ConstrainedProblem")
+            self._cons = AutoJit(c, ("ConstrainedProblem constraints",), lambda fun: fun, True, "ConstrainedProblem")
             y0 = jnp.ones(m, jnp.float64)
             self.sparse_hessian = jacx.sparse.hessian(lagrangian, x0, y0, jnp.float64(1.0), *args,
                                                       method=hessian_method)
@@ -126,12 +130,17 @@ class ConstrainedProblem:
             self._jac_structure = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.evaluations = {"objective": 0, "gradient": 0, "constraints": 0, "jacobian": 0, "hessian": 0}
         self._last_fg: tuple[bytes, float, np.ndarray] | None = None
+        self._fg_guard: Guard | None = None  # vouches that what f reads is unchanged since _last_fg was made
 
     # -------------------------------------------------------------------------------------------- values
     def _fg(self, x: Any) -> tuple[float, np.ndarray]:
         x = _vector(x, self.n, "objective")
         key = x.tobytes()
-        if self._last_fg is None or self._last_fg[0] != key:
+        guard = self._fg_guard
+        if self._last_fg is None or self._last_fg[0] != key or guard is None or not guard.holds():
+            if guard is None or not guard.holds():  # f's state changed (or unprovable): a guard for the new one
+                found = (guard.refreshed() if guard is not None else None) or analyze(self._f)
+                self._fg_guard = found if isinstance(found, Guard) else None
             with float64():
                 v, g = self._value_and_grad(jnp.asarray(x), *self.args)
             self._last_fg = (key, float(v), np.asarray(g, dtype=np.float64))

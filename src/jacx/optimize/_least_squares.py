@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import sparse as jsparse
 
+from jacx._api import Guard, analyze
 from jacx._errors import JacxUsageError
 
 __all__ = ["LeastSquaresResult", "least_squares"]
@@ -92,8 +93,12 @@ def _steps(fun: Callable, jac: Any, n: int, eps: float, cg_tol: float, maxiter: 
         made = _STEPS.setdefault(jac, {})
     except TypeError:  # not weakly referenceable: not cached
         made = {}
-    if key in made:
-        return made[key]
+    # jax.jit keeps the arrays ``fun`` reads (a global, a dict entry, an attribute) as they were when it traced:
+    # reuse the steps only while a guard proves those reads unchanged, else trace again
+    cached = made.get(key)
+    if cached is not None and cached[0].holds():
+        return cached[1:]
+    guard = analyze(fun)
 
     def residual(x: jax.Array, args: tuple) -> jax.Array:
         return jnp.ravel(fun(x, *args))
@@ -114,7 +119,8 @@ def _steps(fun: Callable, jac: Any, n: int, eps: float, cg_tol: float, maxiter: 
         r_new = residual(x + dx, args)
         return dx, predicted, 0.5 * r_new @ r_new
 
-    made[key] = (linearise, trial)
+    if isinstance(guard, Guard):  # state that cannot be proven unchanged (say, a NumPy array): never reused
+        made[key] = (guard, linearise, trial)
     return linearise, trial
 
 
