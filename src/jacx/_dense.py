@@ -104,7 +104,10 @@ def _jacobian_impl(
     chunk = plan_chunk(m if forward else -(-m // d), -(-n // d) if forward else n, -(-seeds // d), per_pass,
                        itemsize, chunk_size, compiled=compiled, reverse=not forward, devices=d)
     in_avals = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in in_leaves]
-    if mode in ("auto", "cut"):  # a plan through narrow cuts of the program (planned here, at trace time)
+    # a plan through narrow cuts of the program, planned here at trace time. Run eagerly (jit=False: no tracer
+    # among the inputs) this body runs on every call, so mode="auto" does not plan: the analysis would be paid per
+    # call and the plan's pieces would run op by op, costs the (compiled) cost model does not see
+    if mode == "cut" or (mode == "auto" and compiled):
         if mesh is None and (chunk is None or chunk >= seeds):
             done = cut_jacobian(g, primal, in_leaves, out_leaves, in_tree, out_tree, has_aux, mode == "cut")
             if done is not None:
@@ -220,8 +223,9 @@ def jacobian(
         argnums: which positional argument(s) to differentiate with respect to.
         mode: ``"forward"`` (one JVP per input entry, about ``n`` passes), ``"reverse"`` (one VJP per output entry,
             about ``m`` passes), ``"auto"``: forward when ``n <= m``, else reverse, unless a plan through narrow cuts
-            of the program is predicted at least 2x cheaper, or ``"cut"``: always that plan where the program allows
-            one (see :func:`jacx.explain` and docs/cuts.md). Plans are not used across ``devices`` nor when the
+            of the program is predicted at least 2x cheaper (compiled calls only: with ``jit=False`` it plans
+            nothing), or ``"cut"``: always that plan where the program allows one (see :func:`jacx.explain` and
+            docs/cuts.md). Plans are not used across ``devices`` nor when the
             Jacobian must be built in chunks.
         has_aux: ``f`` returns ``(output, aux)``; the Jacobian function then returns ``(jacobian, aux)``.
         chunk_size: evaluate at most this many JVPs/VJPs at once, to bound memory. By default all at once, unless

@@ -386,3 +386,25 @@ def test_random_bottlenecks_are_found(k, seed):
     assert k in plan.widths
     x = jnp.asarray(np.random.default_rng(seed).standard_normal(40), jnp.float32)
     np.testing.assert_allclose(jacx.jacobian(f, mode="cut")(x), jax.jacfwd(f)(x), rtol=2e-5, atol=2e-5)
+
+
+def test_auto_does_not_plan_on_every_eager_call(monkeypatch):
+    """Without compilation (jit=False) jacx.jacobian runs its body on every call: mode="auto" must not trace and
+    analyse the program each time (nor run a plan op by op, whose cost the compiled cost model does not see), so
+    it stays today's forward/reverse program; mode="cut" still forces the plan."""
+    f = mlp([200, 100, 4, 100, 200])
+    x = jnp.linspace(-1, 1, 200)
+    assert jacx.explain(f, x).use  # compiled, mode="auto" follows the plan
+    calls = []
+    real = _cut_plan.analyse
+    monkeypatch.setattr(_cut_plan, "analyse", lambda *a, **k: calls.append(1) or real(*a, **k))
+    jacx.clear_caches()
+    J = jacx.jacobian(f, jit=False)
+    for _ in range(3):
+        tree_close(J(x), jax.jacfwd(f)(x), rtol=1e-4, atol=1e-5)
+    assert calls == []
+    tree_close(jacx.jacobian(f, mode="cut", jit=False)(x), jax.jacfwd(f)(x), rtol=1e-4, atol=1e-5)
+    assert calls == [1]
+    tree_close(jacx.jacobian(f)(x), jax.jacfwd(f)(x), rtol=1e-4, atol=1e-5)  # compiled: planned once, at trace
+    assert calls == [1, 1]
+    jacx.clear_caches()
