@@ -356,20 +356,12 @@ def _forest_layout(g: sp.csr_array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 # ------------------------------------------------------------------------------------------------ greedy loops
 def _orders(indptr: np.ndarray, indices: np.ndarray, orderings: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Each ordering (names already checked by :func:`_check_orderings`) as a list of vertices."""
     from jacx.sparse._coloring import _order
 
-    n = len(indptr) - 1
     degree = np.diff(indptr)
     lists = (indptr.tolist(), indices.tolist())
-    out = []
-    for name in orderings:
-        if name not in SYMMETRIC_ORDERINGS:
-            raise JacxUsageError(
-                f"symmetric coloring: received the ordering {name!r}; expected one of "
-                f"{', '.join(SYMMETRIC_ORDERINGS)}. Fix: pick one of those."
-            )
-        out.append((name, list(range(n)) if name == "natural" else _order(name, *lists, degree)))
-    return out
+    return [(name, _order(name, *lists, degree)) for name in orderings]
 
 
 def _greedy_star(ip: list, ix: list, order: list[int]) -> list[int]:
@@ -554,9 +546,7 @@ def star_coloring(pattern: object, order: str | Sequence[str] = SYMMETRIC_ORDERI
     >>> c.n_colors, c.colors.tolist(), c.is_valid()
     (2, [0, 1, 1, 1, 1, 1], True)
     """
-    orderings = _check_orderings(order)
-    p = symmetric_pattern(pattern, "star_coloring")
-    return _color(p, "star", orderings, loop_limit)
+    return _color_pattern(pattern, "star", order, loop_limit)
 
 
 def acyclic_coloring(pattern: object, order: str | Sequence[str] = SYMMETRIC_ORDERINGS, *,
@@ -575,9 +565,14 @@ def acyclic_coloring(pattern: object, order: str | Sequence[str] = SYMMETRIC_ORD
     >>> c.n_colors, c.colors.tolist(), c.is_valid()
     (2, [0, 1, 0, 1, 0, 1], True)
     """
+    return _color_pattern(pattern, "acyclic", order, loop_limit)
+
+
+def _color_pattern(pattern: object, method: str, order: str | Sequence[str],
+                   loop_limit: int | None) -> SymmetricColoring:
+    """:func:`star_coloring` and :func:`acyclic_coloring`: the orderings checked, the pattern made symmetric."""
     orderings = _check_orderings(order)
-    p = symmetric_pattern(pattern, "acyclic_coloring")
-    return _color(p, "acyclic", orderings, loop_limit)
+    return _color(symmetric_pattern(pattern, f"{method}_coloring"), method, orderings, loop_limit)
 
 
 def symmetric_coloring(pattern: object, method: str = "auto",
