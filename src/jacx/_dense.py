@@ -41,7 +41,7 @@ from ._api import (
 from ._cut_plan import cut_jacobian
 from ._errors import JacxUsageError, NonDifferentiablePointError, NotScalarOutputError
 from ._memory import per_pass_bytes, plan_chunk
-from ._sharding import Devices, context_mesh, mesh_size, place, resolve_mesh, sharded_map
+from ._sharding import Devices, context_mesh, mesh_size, place, resolve_mesh, sharded_apply
 
 __all__ = ["jacobian", "jacobian_matrix", "gradient", "jvp", "vjp", "Mode"]
 
@@ -133,13 +133,15 @@ def _jacobian_impl(
             return pullback(_one_hot_tree(j, out_leaves, out_tree))[0]
         prepare = lambda r: jax.vjp(r[0], r[1], has_aux=has_aux)[1]  # noqa: E731
     aux = g(primal)[1] if has_aux else None
-    if mesh is None:
+
+    def per_seed() -> Callable:
         ctx = prepare((g, primal))
-        stacked = _batched(lambda i: product(i, ctx), seeds, chunk)
-    else:
-        # g is traced inside the mapped body (what it closes over is replicated), so that its operations belong to
-        # each device's program
-        stacked = sharded_map(product, seeds, chunk, mesh, primal, lambda p: prepare((g, p)))
+        return lambda i: product(i, ctx)
+
+    if mesh is None:
+        stacked = _batched(per_seed(), seeds, chunk)
+    else:  # the preparation runs on each device, inside the mapped body (what g closes over is replicated)
+        stacked = sharded_apply(per_seed, jnp.arange(seeds), mesh, chunk=chunk)
     stacked = jax.tree_util.tree_leaves(stacked)  # forward: each (n, *out_shape); reverse: each (m, *in_shape)
 
     blocks = []
@@ -253,14 +255,9 @@ def jacobian(
            [2., 1.]], dtype=float32)
     """
     argnums = tuple(argnums) if isinstance(argnums, (list, tuple)) else argnums
-    if devices is None:
-        fixed: Mesh | None = None
-    else:
-        fixed = resolve_mesh(devices, "jacx.jacobian")
-        if fixed is None:  # one device: today's path
-            devices = None
-    key = ("jacobian", function_key(f), argnums, mode, has_aux, chunk_size, jit, check_finite,
-           None if devices is None else ("mesh", fixed))
+    # None: one device, or the jax.set_mesh context found while tracing; a single device is today's path
+    fixed = None if devices is None else resolve_mesh(devices, "jacx.jacobian")
+    key = ("jacobian", function_key(f), argnums, mode, has_aux, chunk_size, jit, check_finite, fixed)
     made = memo_get(key)
     if made is not None:
         return made

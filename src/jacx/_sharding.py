@@ -27,8 +27,8 @@ from jax.sharding import PartitionSpec as P
 
 from ._errors import JacxUsageError, JacxWarning
 
-__all__ = ["Devices", "context_mesh", "mesh_size", "padded_count", "place", "resolve_mesh", "sharded_apply", "sharded_map",
-           "shard_leading", "spec_for"]
+__all__ = ["Devices", "context_mesh", "mesh_size", "padded_count", "place", "resolve_mesh", "sharded_apply",
+           "spec_for"]
 
 Devices = Union[None, str, Sequence[jax.Device], Mesh]
 
@@ -131,41 +131,14 @@ def padded_count(count: int, mesh: Mesh, chunk: int | None) -> tuple[int, int]:
     return per, per * d
 
 
-def shard_leading(x: jax.Array, mesh: Mesh) -> jax.Array:
-    """``x`` with its leading axis split over the mesh (inside ``jit``: a constraint for the partitioner)."""
-    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec_for(mesh)))
-
-
-def sharded_map(fn: Callable[[jax.Array, Any], Any], count: int, chunk: int | None, mesh: Mesh,
-                replicated: Any, prepare: Callable[[Any], Any] = lambda rep: rep) -> Any:
-    """``fn`` over the seeds ``0 .. count - 1`` spread over ``mesh``: ``fn(i, prepare(replicated))`` for each seed,
-    stacked along a leading axis of length ``count`` (the padding seeds, ``i >= count``, are computed and dropped).
-
-    ``replicated`` (the primal input) is passed to every device whole; ``prepare`` runs once per device (e.g. a
-    linearization or a VJP whose pullback all of that device's seeds share).
-    """
-    per, total = padded_count(count, mesh, chunk)
-    spec = spec_for(mesh)
-    idx = shard_leading(jnp.arange(total), mesh)
-
-    def body(local: jax.Array, rep: Any) -> Any:
-        ctx = prepare(rep)
-        if chunk is None or chunk >= per:
-            return jax.vmap(lambda i: fn(i, ctx))(local)
-        return jax.lax.map(lambda i: fn(i, ctx), local, batch_size=int(chunk))
-
-    out = jax.shard_map(body, mesh=mesh, in_specs=(spec, P()), out_specs=spec, check_vma=False)(idx, replicated)
-    if total == count:
-        return out
-    return jax.tree_util.tree_map(lambda a: a[:count], out)
-
-
-def sharded_apply(make: Callable[[], Callable[[jax.Array], Any]], seeds: jax.Array, mesh: Mesh,
-                  axis: int = 0) -> Any:
+def sharded_apply(make: Callable[[], Callable[[jax.Array], Any]], seeds: jax.Array, mesh: Mesh | AbstractMesh,
+                  axis: int = 0, chunk: int | None = None) -> Any:
     """``vmap(make())`` over ``axis`` of ``seeds`` (and of the result), with the seeds split over ``mesh``.
 
-    The seeds are padded with zeros to a multiple of the device count and the padding's results dropped; ``make``
-    runs once per device (e.g. a linearization whose linear map all of that device's seeds go through).
+    The seeds are padded with zeros to a multiple of the device count (and of ``chunk`` per device, so every
+    device runs the same program) and the padding's results dropped; ``make`` runs once per device, inside the
+    mapped body (e.g. a linearization or a VJP whose linear map all of that device's seeds go through); with
+    ``chunk``, each device maps over its seeds ``chunk`` at a time.
 
     >>> import jax.numpy as jnp
     >>> mesh = jax.sharding.Mesh(jax.devices()[:1], ("jacx",))
@@ -174,20 +147,24 @@ def sharded_apply(make: Callable[[], Callable[[jax.Array], Any]], seeds: jax.Arr
            [0., 2., 0.],
            [0., 0., 2.]], dtype=float32)
     """
-    d, k = mesh_size(mesh), seeds.shape[axis]
-    pad = -(-k // d) * d - k
-    if pad:
-        seeds = jnp.pad(seeds, [(0, pad) if a == axis else (0, 0) for a in range(seeds.ndim)])
+    k = seeds.shape[axis]
+    per, total = padded_count(k, mesh, chunk)
+    if total > k:
+        seeds = jnp.pad(seeds, [(0, total - k) if a == axis else (0, 0) for a in range(seeds.ndim)])
     parts: list = [None] * seeds.ndim
     parts[axis] = spec_for(mesh)[0]
     spec = P(*parts)
     seeds = jax.lax.with_sharding_constraint(seeds, NamedSharding(mesh, spec))
 
     def body(local: jax.Array) -> Any:
-        return jax.vmap(make(), in_axes=axis, out_axes=axis)(local)
+        fn = make()
+        if chunk is None or chunk >= per:
+            return jax.vmap(fn, in_axes=axis, out_axes=axis)(local)
+        out = jax.lax.map(fn, jnp.moveaxis(local, axis, 0), batch_size=int(chunk))
+        return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, axis), out)
 
     out = jax.shard_map(body, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(seeds)
-    if not pad:
+    if total == k:
         return out
     return jax.tree_util.tree_map(lambda a: jax.lax.slice_in_dim(a, 0, k, axis=axis), out)
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._api import (Devices, Ident, check_chunk_size, check_function, compiled, context_mesh, resolve_mesh,
-                    sharded_apply, sharded_map)
+                    sharded_apply)
 from .._errors import JacxUsageError, NonSquareJacobianError
 from ._structure import diagonal_probes
 from ._util import freeze_pattern, pytree_dataclass, sparsity_or_none, square_flat_function, static_field, thaw_pattern
@@ -199,14 +199,14 @@ def trace(
         plan = _diagonal_plan(f, x, thaw_pattern(frozen))  # from f as it is now (detection is cached while f is unchanged)
         linear = lambda: jax.linearize(g, v)[1]  # noqa: E731 - on each device, when spread over several
         if plan is None:
-            def eye_row(i: jax.Array, lin: Callable) -> jax.Array:
-                return lin(jax.nn.one_hot(i, n, dtype=v.dtype))[i]
+            def diagonal_entry() -> Callable:  # J[i, i] by one JVP, after one linearization (per device)
+                lin = linear()
+                return lambda i: lin(jax.nn.one_hot(i, n, dtype=v.dtype))[i]
 
             if mesh is None:
-                lin = linear()
-                diag = jax.lax.map(lambda i: eye_row(i, lin), jnp.arange(n), batch_size=chunk_size or n)
+                diag = jax.lax.map(diagonal_entry(), jnp.arange(n), batch_size=chunk_size or n)
             else:
-                diag = sharded_map(eye_row, n, chunk_size, mesh, v, lambda w: jax.linearize(g, w)[1])
+                diag = sharded_apply(diagonal_entry, jnp.arange(n), mesh, chunk=chunk_size)
             return Estimate(jnp.sum(diag), jnp.zeros((), v.dtype), jnp.asarray(n), method=f"exact ({n} JVPs)")
         seeds, colors = plan
         seeds = jnp.asarray(seeds, dtype=v.dtype)
