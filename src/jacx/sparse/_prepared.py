@@ -152,7 +152,7 @@ class SparseJacobian:
         self._kr = 0 if rev is None else int(rev.n_colors)
         self.devices = 1 if mesh is None else int(mesh.size)
         if mesh is not None:
-            self._init_sharded(f, x, fwd, rev, from_fwd)
+            self._init_sharded(x, fwd, rev, from_fwd)
             return
         idx = np.int32 if max(self._kf * m, self._kr * n, 1) < 2**31 - 1 else np.int64
         # index data travels as jit arguments (not baked-in constants): compiling stays fast at any size
@@ -201,21 +201,35 @@ class SparseJacobian:
             is_sorted = bool((np.diff(key) > 0).all())
         else:
             indices, is_sorted = np.stack([rows, cols], axis=1), True
-        self._data = {k: jax.device_put(v) for k, v in data.items()}  # no compilation, unlike jnp.asarray
-        # the BCOO is assembled outside the compiled program from a prepared tree structure: returning the
-        # (constant) indices from it would copy them on every call
-        # (the structure holds only the shape and the flags: a template without entries is enough)
-        template = jsparse.BCOO((np.zeros(0, x.dtype), np.zeros((0, 2), np.int32)), shape=self.shape,
+        # constants compiled in from the first call: a prepared Jacobian is for one function, and XLA folds f's
+        # constant weights with the constant seeds (a convolution's products ran 2-6x faster baked)
+        self._programs({k: jax.device_put(v) for k, v in data.items()}, jax.device_put(indices), is_sorted,
+                       self._compute, None if self.layout == "csr" else self._products, x.dtype, bake_after=1)
+
+    def _init_sharded(self, x: jax.Array, fwd: Any, rev: Any, from_fwd: np.ndarray) -> None:
+        """Colors split across the devices of ``self._mesh`` (see :mod:`jacx.sparse._sharded`)."""
+        plan = ShardedPlan(self.sparsity, fwd, rev, from_fwd, self._mesh, self._gather, _DIRECT_MAX_FILL)
+        self.layout = plan.layout
+        self._programs(plan.data, plan.indices, plan.indices_sorted, plan.values, plan.products, x.dtype)
+
+    def _programs(self, data: dict, indices: jax.Array, is_sorted: bool, values: Callable,
+                  products: Callable | None, dtype: Any, bake_after: int | None = None) -> None:
+        """The BCOO's structure and the compiled programs of the nonzeros in CSR order (``values``) and of the
+        BCOO's data (``products``; ``None``: the same), each ``compute(data, x, *args, f=...)``.
+
+        They come from jacx's sound compile cache (jacx._autojit): f is re-traced whenever what it reads may have
+        changed.  The index data travel as separate array arguments (plain arrays take AutoJit's fast path; baked-in
+        constants would make compiling slow at any size).  The BCOO is assembled outside the program from a prepared
+        tree structure (a template without entries: returning the constant indices from the program would copy
+        them on every call).
+        """
+        template = jsparse.BCOO((np.zeros(0, dtype), np.zeros((0, 2), np.int32)), shape=self.shape,
                                 indices_sorted=is_sorted, unique_indices=True)
         self._treedef = jax.tree_util.tree_structure(template)
-        self._indices = jax.device_put(indices)
-        # values come from jacx's sound compile cache (jacx._autojit): f is re-traced whenever what it reads may
-        # have changed, and the index data travel as arguments
-        token = Ident(object())  # programs are specific to this preparation's coloring and layout
-        # the index data travel as separate array arguments (not one dict): plain arrays take AutoJit's fast path
-        names = tuple(sorted(self._data))
-        self._data_leaves = tuple(self._data[k] for k in names)
-        nd = len(names)
+        self._indices = indices
+        names = tuple(sorted(data))
+        self._data_leaves = tuple(data[k] for k in names)
+        nd, flat_f = len(names), self._f
 
         def traced_f(*flat: Any) -> jax.Array:  # (*index data, x, *args)
             return flat_f(*flat[nd:])
@@ -227,47 +241,17 @@ class SparseJacobian:
                 inner = getattr(fun, "unreshaped", fun)
 
                 def run(*flat: Any) -> jax.Array:
-                    data = dict(zip(names, flat[:nd]))
-                    return compute(data, *flat[nd:], f=lambda _data, z, *a: inner(*flat[:nd], z, *a))
+                    return compute(dict(zip(names, flat[:nd])), *flat[nd:],
+                                   f=lambda _data, z, *a: inner(*flat[:nd], z, *a))
                 return run
             return make
 
-        # constants compiled in from the first call: a prepared Jacobian is for one function, and XLA folds f's
-        # constant weights with the constant seeds (a convolution's products ran 2-6x faster baked)
-        self._auto = AutoJit(traced_f, ("sparse values", token), program(self._compute), True, "jacx.sparse.jacobian",
-                             bake_after=1)
-        self._auto_data = self._auto if self.layout == "csr" else AutoJit(
-            traced_f, ("sparse data", token), program(self._products), True, "jacx.sparse.jacobian", bake_after=1)
-
-    def _init_sharded(self, f: Callable, x: jax.Array, fwd: Any, rev: Any, from_fwd: np.ndarray) -> None:
-        """Colors split across the devices of ``self._mesh`` (see :mod:`jacx.sparse._sharded`)."""
-        plan = self._plan = ShardedPlan(self.sparsity, fwd, rev, from_fwd, self._mesh, self._gather,
-                                        _DIRECT_MAX_FILL)
-        self.layout = plan.layout
-        flat_f, dtype = self._f, x.dtype
-        template = jsparse.BCOO((np.zeros(0, x.dtype), np.zeros((0, 2), np.int32)), shape=self.shape,
-                                indices_sorted=plan.indices_sorted, unique_indices=True)
-        self._treedef = jax.tree_util.tree_structure(template)
-        self._indices = plan.indices
-        names = tuple(sorted(plan.data))
-        self._data_leaves = tuple(plan.data[k] for k in names)
-        nd = len(names)
-
-        def traced_f(*flat: Any) -> jax.Array:  # (*index data, x, *args)
-            return flat_f(*flat[nd:])
-
-        def program(compute: Callable) -> Callable:
-            def make(fun: Callable) -> Callable:
-                def run(*flat: Any) -> jax.Array:
-                    data = dict(zip(names, flat[:nd]))
-                    return compute(data, *flat[nd:], f=lambda z, *a: fun(*flat[:nd], z, *a), dtype=dtype)
-                return run
-            return make
-
-        token = Ident(object())
-        self._auto = AutoJit(traced_f, ("sparse values", token), program(plan.values), True, "jacx.sparse.jacobian")
-        self._auto_data = AutoJit(traced_f, ("sparse data", token), program(plan.products), True,
-                                  "jacx.sparse.jacobian")
+        token = Ident(object())  # programs are specific to this preparation's coloring and layout
+        opts = {} if bake_after is None else {"bake_after": bake_after}
+        self._auto = AutoJit(traced_f, ("sparse values", token), program(values), True, "jacx.sparse.jacobian",
+                             **opts)
+        self._auto_data = self._auto if products is None else AutoJit(
+            traced_f, ("sparse data", token), program(products), True, "jacx.sparse.jacobian", **opts)
 
     @staticmethod
     def _seeds(colors: jax.Array, k: int, dtype: Any) -> jax.Array:

@@ -102,9 +102,10 @@ class ShardedPlan:
         data["csr_entry"] = jax.device_put(entry.astype(np.int32 if total < 2**31 - 1 else np.int64), whole)
         self.data = data
 
-    def products(self, data: dict, x: jax.Array, *args: Any, f: Callable, dtype: Any) -> jax.Array:
-        """The BCOO data (entries of device 0, then device 1, ...), split over the mesh unless ``gather``."""
-        in_shape = x.shape
+    def products(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
+        """The BCOO data (entries of device 0, then device 1, ...), split over the mesh unless ``gather``;
+        ``f(data, x, *args)`` is the function (as for the one-device programs)."""
+        in_shape, dtype = x.shape, x.dtype
         kf, kr, layout = self.kf, self.kr, self.layout
         names = [k for k in ("flocal", "rlocal", "gidx") if k in data]
         split = spec_for(self.mesh)
@@ -112,7 +113,7 @@ class ShardedPlan:
         def body(*flat: Any) -> jax.Array:
             local = dict(zip(names, flat[: len(names)]))
             z, *rest = flat[len(names):]
-            g = lambda v: f(v, *rest)  # noqa: E731
+            g = lambda v: f(data, v, *rest)  # noqa: E731
             parts = []
             if kf:
                 seeds = (data["fcolors"][None, :] == local["flocal"][:, None]).astype(dtype)
@@ -134,6 +135,6 @@ class ShardedPlan:
             return jax.lax.with_sharding_constraint(out, NamedSharding(self.mesh, P()))
         return out
 
-    def values(self, data: dict, x: jax.Array, *args: Any, f: Callable, dtype: Any) -> jax.Array:
+    def values(self, data: dict, x: jax.Array, *args: Any, f: Callable) -> jax.Array:
         """The nonzeros in CSR order (gathered from the devices)."""
-        return self.products(data, x, *args, f=f, dtype=dtype)[data["csr_entry"]]
+        return self.products(data, x, *args, f=f)[data["csr_entry"]]
