@@ -205,8 +205,16 @@ def logdet(
 
 def _one(f: Callable[[Any], Any], x: Any, structure: Any, chunk_size: int | None,
          mesh: Any) -> tuple[LogDet, jax.Array | None]:
-    """The log-det of one map at ``x`` and, when the structured pass computed it anyway, ``f(x)`` flattened."""
-    g, v = square_flat_function(f, x, "logdet")
+    """The log-det of one map at ``x`` and, when the structured pass computed it anyway, ``f(x)`` in its own layout
+    (found by the trace that checks the shapes, rather than by tracing ``f`` once more)."""
+    layouts: list = []
+
+    def recorded(u: Any) -> Any:
+        out = f(u)
+        layouts.append(jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), out))
+        return out
+
+    g, v = square_flat_function(recorded, x, "logdet")
     # found while tracing, from f as it is now (sparsity detection is cached while f's state is unchanged)
     s = find_structure(f, x, v.shape[0], structure)
     if s.source in ("none", "declared dense"):
@@ -214,6 +222,8 @@ def _one(f: Callable[[Any], Any], x: Any, structure: Any, chunk_size: int | None
         reason = "no pattern" if s.source == "none" else "declared dense"
         return LogDet(r.sign, r.logabsdet, path=f"dense ({s.n} JVPs + LU, {reason})", num_jvps=s.n), None
     sign, logabs, y = _structured(g, v, s, mesh)
+    if y is not None:
+        y = _same_layout(y, layouts[0] if layouts else jax.eval_shape(f, x))
     return LogDet(sign, logabs, path=s.describe(), num_jvps=s.num_jvps), y
 
 
@@ -228,13 +238,12 @@ def _chain(layers: Any, x: Any, chunk_size: int | None, mesh: Any) -> LogDet:
         sign, logabs = sign * r.sign, logabs + r.logabsdet
         paths.append(r.path)
         jvps += r.num_jvps
-        x = _same_layout(y, layer, x) if y is not None else layer(x)
+        x = y if y is not None else layer(x)
     return LogDet(jnp.asarray(sign), jnp.asarray(logabs), path="chain[" + "; ".join(paths) + "]", num_jvps=jvps)
 
 
-def _same_layout(y: jax.Array, layer: Callable[[Any], Any], x: Any) -> Any:
-    """The flat output ``y`` of ``layer`` at ``x`` in the layout ``layer(x)`` has (found without running it)."""
-    out = jax.eval_shape(layer, x)
+def _same_layout(y: jax.Array, out: Any) -> Any:
+    """The flat output ``y`` in the layout ``out`` (a pytree of ``jax.ShapeDtypeStruct``)."""
     if isinstance(out, jax.ShapeDtypeStruct):
         return y.reshape(out.shape).astype(out.dtype)
     return ravel_pytree(jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), out))[1](y)
