@@ -178,8 +178,16 @@ def _hvp_impl(f: Callable, x: Any, v: Any, args: tuple) -> Any:
     return jax.jvp(lambda p: jax.grad(f)(p, *args), (x,), (v,))[1]
 
 
-def _check_hvp_inputs(f: Callable, x: Any, v: Any, args: tuple) -> None:
+def _check_hvp_args(f: Callable, x: Any, args: Any) -> tuple:
     check_function(f, "jacx.hvp")
+    if not isinstance(args, (tuple, list)):
+        raise JacxUsageError(f"jacx.hvp: args must be a tuple of f's further arguments; got a {type(args).__name__}. "
+                             "Fix: pass args=(a,) for one extra argument.")
+    check_input_dtypes(x, "jacx.hvp")
+    return tuple(args)
+
+
+def _check_v(x: Any, v: Any) -> None:
     xs, vs = jax.tree_util.tree_structure(x), jax.tree_util.tree_structure(v)
     if xs != vs:
         raise JacxUsageError(f"jacx.hvp: v must have the structure of x ({xs}); got {vs}. Pass v shaped like x.")
@@ -188,7 +196,6 @@ def _check_hvp_inputs(f: Callable, x: Any, v: Any, args: tuple) -> None:
             raise JacxUsageError(
                 f"jacx.hvp: v must have x's shapes; a leaf of x has shape {jnp.shape(a)} and v's {jnp.shape(b)}."
             )
-    _check_scalar(jax.eval_shape(lambda p: f(p, *args), x), False, "jacx.hvp")
 
 
 @overload
@@ -215,14 +222,23 @@ def hvp(f: Callable, x: Any, v: Any = None, *, args: tuple = ()) -> Any:
     >>> Hv(jnp.array([0.0, 1.0]))
     Array([ 0., 12.], dtype=float32)
     """
-    args = tuple(args)
-    if v is None:
-        check_function(f, "jacx.hvp")
-        _check_scalar(jax.eval_shape(lambda p: f(p, *args), x), False, "jacx.hvp")
-        _, linear = jax.linearize(lambda p: jax.grad(f)(p, *args), x)
-        return jax.jit(linear)
-    _check_hvp_inputs(f, x, v, args)
-    return _compiled_hvp(f)(x, v, args)
+    args = _check_hvp_args(f, x, args)
+    if v is not None:
+        _check_v(x, v)
+    _check_scalar(jax.eval_shape(lambda p: f(p, *args), x), False, "jacx.hvp")
+    if v is not None:
+        return _compiled_hvp(f)(x, v, args)
+    _, linear = jax.linearize(lambda p: jax.grad(f)(p, *args), x)
+    jitted = jax.jit(linear)
+
+    def prepared_hvp(u: Any) -> Any:
+        try:
+            return jitted(u)
+        except (TypeError, ValueError):
+            _check_v(x, u)  # a v unlike x: say so plainly; anything else: JAX's own error
+            raise
+
+    return prepared_hvp
 
 
 class _HvpOf:

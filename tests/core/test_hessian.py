@@ -195,6 +195,12 @@ def test_hvp_errors():
         jacx.hvp(rosenbrock, jnp.ones(3), (jnp.ones(3),))
     with pytest.raises(jacx.NotScalarOutputError, match="jacx.hvp"):
         jacx.hvp(lambda x: x, jnp.ones(3), jnp.ones(3))
+    with pytest.raises(jacx.JacxUsageError, match="integer or boolean dtype"):  # x, not f's output, is the fault
+        jacx.hvp(rosenbrock, jnp.arange(3), jnp.arange(3))
+    with pytest.raises(jacx.JacxUsageError, match="args must be a tuple"):
+        jacx.hvp(lambda x, a: jnp.sum(a * x), jnp.ones(3), jnp.ones(3), args=jnp.ones(3))
+    with pytest.raises(jacx.JacxUsageError, match="v must have x's shapes"):  # the prepared map too
+        jacx.hvp(rosenbrock, jnp.ones(3))(jnp.ones(4))
 
 
 # ------------------------------------------------------------------------------------------------ properties

@@ -231,3 +231,25 @@ def test_sees_a_rebound_global_and_a_dict_updated_in_place():
                 np.testing.assert_allclose(g.hessian(x).toarray(), 2.0 * w * np.eye(3))
     finally:
         _PARAMS["w"] = jnp.ones(3)
+
+
+def test_bad_inputs_get_one_line_usage_errors(monkeypatch):
+    import sys
+    import types
+
+    with pytest.raises(jacx.JacxUsageError, match="expected a scalar of real floating point"):
+        ConstrainedProblem(lambda x: jnp.sum(x) * 1j, None, np.ones(3))
+    prob = ConstrainedProblem(hs071_objective, hs071_constraints, HS071["x0"])
+    with pytest.raises(jacx.JacxUsageError, match="sigma of shape"):
+        prob.hessian(HS071["x0"], np.ones(2), np.ones(4))
+    with pytest.raises(jacx.JacxUsageError, match="expected a jacx.optimize.ConstrainedProblem"):
+        jacx.optimize.trust_constr_arguments(hs071_objective)
+    with pytest.raises(jacx.JacxUsageError, match=r"cl: received shape \(3,\); expected \(2,\)"):
+        jacx.optimize.trust_constr_arguments(prob, cl=np.ones(3))
+    fake = types.ModuleType("cyipopt")  # the adapter's own checks run before Ipopt is reached
+    fake.Problem = lambda **kw: pytest.fail("Ipopt reached with bad input")
+    monkeypatch.setitem(sys.modules, "cyipopt", fake)
+    with pytest.raises(jacx.JacxUsageError, match=r"lb: received shape \(2,\); expected \(4,\)"):
+        minimize_ipopt(prob, HS071["x0"], lb=np.ones(2))
+    with pytest.raises(jacx.JacxUsageError, match=r"x0: received shape \(2,\); expected \(4,\)"):
+        minimize_ipopt(prob, np.ones(2))

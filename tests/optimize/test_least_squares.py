@@ -79,6 +79,8 @@ def test_usage_errors():
         least_squares(broyden_tridiagonal, jnp.arange(3))
     with pytest.raises(jacx.JacxUsageError, match="residual function first"):
         least_squares(broyden_tridiagonal(jnp.ones(3)), jnp.ones(3))
+    with pytest.raises(jacx.JacxUsageError, match="got a dict"):
+        least_squares(broyden_tridiagonal, {"x": jnp.ones(3)})
 
 
 _TARGET = jnp.full(4, 2.0)

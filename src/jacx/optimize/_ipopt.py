@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from jacx._errors import JacxUsageError
-from jacx.optimize._lagrangian import ConstrainedProblem
+from jacx.optimize._lagrangian import ConstrainedProblem, _vector
+from jacx.optimize._scipy import _check_problem, _limits
 
 __all__ = ["IpoptResult", "ipopt_available", "minimize_ipopt"]
 
@@ -88,10 +89,8 @@ class _Adapter:
         return True
 
 
-def _bounds(values: Any, size: int, fill: float) -> np.ndarray:
-    if values is None:
-        return np.full(size, fill)
-    arr = np.array(np.broadcast_to(np.asarray(values, dtype=np.float64), (size,)))
+def _bounds(values: Any, size: int, fill: float, what: str) -> np.ndarray:
+    arr = _limits(values, size, fill, what)
     return np.clip(np.nan_to_num(arr, posinf=_INF, neginf=-_INF), -_INF, _INF)
 
 
@@ -110,17 +109,19 @@ def minimize_ipopt(problem: ConstrainedProblem, x0: Any, cl: Any = None, cu: Any
             "minimize_ipopt needs cyipopt, which is not installed. Fix: install Ipopt (Debian: apt-get install "
             "coinor-libipopt-dev pkg-config liblapack-dev libblas-dev) and then pip install 'jacx[ipopt]'."
         ) from err
+    _check_problem(problem, "minimize_ipopt")
     n, m = problem.n, problem.m
-    lo = _bounds(cl, m, 0.0)
-    hi = _bounds(cu, m, 0.0) if cu is not None else (lo.copy() if cl is not None else np.zeros(m))
+    x0 = _vector(x0, n, "minimize_ipopt x0")
+    lo = _bounds(cl, m, 0.0, "cl")
+    hi = _bounds(cu, m, 0.0, "cu") if cu is not None else (lo.copy() if cl is not None else np.zeros(m))
     adapter = _Adapter(problem)
-    nlp = cyipopt.Problem(n=n, m=m, problem_obj=adapter, lb=_bounds(lb, n, -_INF), ub=_bounds(ub, n, _INF),
-                          cl=lo, cu=hi)
+    nlp = cyipopt.Problem(n=n, m=m, problem_obj=adapter, lb=_bounds(lb, n, -_INF, "lb"),
+                          ub=_bounds(ub, n, _INF, "ub"), cl=lo, cu=hi)
     options = {"print_level": 0, "sb": "yes", **options}
     for key, value in options.items():
         nlp.add_option(key, value)
     start = time.perf_counter()
-    x, info = nlp.solve(np.asarray(x0, dtype=np.float64))
+    x, info = nlp.solve(x0)
     seconds = time.perf_counter() - start
     msg = info["status_msg"]
     return IpoptResult(x=np.asarray(x), fun=float(info["obj_val"]), y=np.asarray(info["mult_g"]),

@@ -99,9 +99,10 @@ class ConstrainedProblem:
             else:
                 c = lambda x, *a: jnp.ravel(constraints(x, *a))  # noqa: E731
             out = jax.eval_shape(f, x0, *args)
-            if getattr(out, "shape", None) != ():
-                raise JacxUsageError(f"ConstrainedProblem: the objective returned shape {getattr(out, 'shape', out)}; "
-                                     "expected a scalar. Fix: return a scalar (e.g. jnp.sum(...)).")
+            if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
+                got = f"shape {out.shape} and dtype {out.dtype}" if hasattr(out, "dtype") else type(out).__name__
+                raise JacxUsageError(f"ConstrainedProblem: the objective returned {got}; expected a scalar "
+                                     "of real floating point. Fix: return a scalar (e.g. jnp.sum(...)) of floats.")
             self.m = int(jax.eval_shape(c, x0, *args).shape[0])
             m = self.m
 
@@ -197,6 +198,9 @@ class ConstrainedProblem:
         self.evaluations["hessian"] += 1
         x = _vector(x, self.n, "hessian")
         y = _vector(np.zeros(0) if y is None else y, self.m, "hessian (multipliers y)")
+        if np.ndim(sigma) != 0:
+            raise JacxUsageError(f"hessian: received sigma of shape {np.shape(sigma)}; expected a scalar (the "
+                                 "objective's factor). Fix: pass one number.")
         with float64():
             vals = self.sparse_hessian.values(jnp.asarray(x), jnp.asarray(y), jnp.float64(sigma), *self.args)
         return np.asarray(vals, dtype=np.float64)

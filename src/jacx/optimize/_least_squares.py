@@ -170,7 +170,11 @@ def least_squares(
     if not callable(fun):
         raise JacxUsageError(f"least_squares expects the residual function first, got {type(fun).__name__}. "
                              "Pass the function itself, not its value.")
-    x0 = jnp.asarray(x0)
+    try:
+        x0 = jnp.asarray(x0)
+    except (TypeError, ValueError):  # a dict or other pytree: JAX's message would not say what to do
+        raise JacxUsageError(f"least_squares: x0 must be a 1-D floating-point array; got a {type(x0).__name__}. "
+                             "Fix: flatten it (jax.flatten_util.ravel_pytree) and unflatten inside fun.") from None
     if x0.ndim != 1 or not jnp.issubdtype(x0.dtype, jnp.floating):
         raise JacxUsageError(
             f"least_squares: x0 must be a 1-D floating-point array; got shape {x0.shape} and dtype {x0.dtype}. "

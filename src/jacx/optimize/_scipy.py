@@ -14,19 +14,26 @@ import numpy as np
 import scipy.optimize as so
 
 from jacx._errors import JacxUsageError
-from jacx.optimize._lagrangian import ConstrainedProblem
+from jacx.optimize._lagrangian import ConstrainedProblem, _vector
 
 __all__ = ["minimize_trust_constr", "trust_constr_arguments"]
 
 
 def _limits(values: Any, size: int, fill: float, what: str) -> np.ndarray:
+    """``values`` (None: ``fill``) broadcast to a float64 vector of ``size`` (shared with the Ipopt adapter)."""
     if values is None:
         return np.full(size, fill)
-    arr = np.broadcast_to(np.asarray(values, dtype=np.float64), (size,)) if np.ndim(values) == 0 else \
-        np.asarray(values, dtype=np.float64)
-    if arr.shape != (size,):
-        raise JacxUsageError(f"{what}: received shape {arr.shape}; expected ({size},) or a scalar.")
-    return np.array(arr)
+    arr = np.asarray(values, dtype=np.float64)
+    try:
+        return np.array(np.broadcast_to(arr, (size,)))
+    except ValueError:
+        raise JacxUsageError(f"{what}: received shape {arr.shape}; expected ({size},) or a scalar.") from None
+
+
+def _check_problem(problem: Any, where: str) -> None:
+    if not isinstance(problem, ConstrainedProblem):
+        raise JacxUsageError(f"{where}: received a {type(problem).__name__}; expected a "
+                             "jacx.optimize.ConstrainedProblem. Fix: pass ConstrainedProblem(f, c, x0).")
 
 
 def trust_constr_arguments(problem: ConstrainedProblem, cl: Any = None, cu: Any = None, lb: Any = None,
@@ -42,6 +49,7 @@ def trust_constr_arguments(problem: ConstrainedProblem, cl: Any = None, cu: Any 
     >>> res.x.round(6)
     array([0.25, 0.25, 0.25, 0.25])
     """
+    _check_problem(problem, "trust_constr_arguments")
     kwargs: dict[str, Any] = {
         "fun": problem.value_and_gradient,
         "jac": True,
@@ -63,5 +71,6 @@ def minimize_trust_constr(problem: ConstrainedProblem, x0: Any, cl: Any = None, 
                           ub: Any = None, **options: Any) -> so.OptimizeResult:
     """``scipy.optimize.minimize(method="trust-constr")`` on ``problem`` from ``x0``; ``options`` go to SciPy
     (``maxiter``, ``gtol``, ``xtol``, ``verbose``, ...). The result's ``v[0]`` are the constraint multipliers."""
-    return so.minimize(x0=np.asarray(x0, dtype=np.float64), options=options or None,
+    _check_problem(problem, "minimize_trust_constr")
+    return so.minimize(x0=_vector(x0, problem.n, "minimize_trust_constr x0"), options=options or None,
                        **trust_constr_arguments(problem, cl, cu, lb, ub))
