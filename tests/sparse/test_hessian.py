@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jacx.sparse as js
-from jacx import JacxUsageError
+from jacx import JacxUsageError, JacxWarning
 from jacx.sparse._hessian_problems import HESSIAN_PROBLEMS, pde_energy
 from jacx.sparse._symmetric import acyclic_pays, forest_lower_bound, star_coloring
 
@@ -56,6 +56,24 @@ def test_sparse_hessian_equals_jax_hessian(x64, name, size):
         assert (results["star"].n_colors, results["acyclic"].n_colors) == (star, acyc)
     pays = acyclic_pays(results["star"].sparsity, results["star"].n_colors, results["acyclic"].n_colors)
     assert results["auto"].n_colors == results["acyclic" if pays else "star"].n_colors
+
+
+@pytest.mark.parametrize("name,size,auto", [("mesh", 300, "reverse-over-reverse"),
+                                             ("chained-rosenbrock", 60, "forward-over-reverse"),
+                                             ("pde-2d", 64, "forward-over-reverse")])
+def test_both_hvp_modes_equal_jax_hessian_and_auto_reverses_over_gathers(x64, name, size, auto):
+    f, x0 = HESSIAN_PROBLEMS[name](size)
+    x = random_point(jnp.asarray(x0, jnp.float64), 3)
+    dense = np.asarray(jax.hessian(f)(x))
+    assert js.hessian(f, x).hvp == auto  # the mesh energy indexes u by its edges (a gather)
+    for mode in ("forward-over-reverse", "reverse-over-reverse"):
+        hess = js.hessian(f, x, hvp=mode)
+        assert hess.hvp == mode and f"hvp={mode!r}" in repr(hess)
+        got = np.asarray(hess(x).todense())
+        np.testing.assert_allclose(got, dense, rtol=1e-10, atol=1e-10 * np.abs(dense).max())
+        np.testing.assert_array_equal(got, got.T)
+    with pytest.raises(JacxUsageError, match="hvp="):
+        js.hessian(f, x, hvp="reverse")
 
 
 def test_values_to_scipy_and_preparation(x64):
@@ -159,3 +177,58 @@ def test_detected_pattern_contains_the_dense_hessian(steps, n, seed):
         if pattern.sum() < n * n:  # sparse enough to color: the prepared Hessian agrees too
             hess = js.hessian(f, x)
             np.testing.assert_allclose(np.asarray(hess(x).todense()), dense, rtol=1e-9, atol=1e-9)
+
+
+_W = jnp.asarray(2.0)
+
+
+def _weighted(x):
+    return _W * jnp.sum(x**3) + jnp.sum(x[1:] * x[:-1])
+
+
+def test_repeated_calls_see_a_rebound_global_and_a_dict_updated_in_place(x64):
+    global _W
+    x = jnp.linspace(0.1, 1.0, 8)
+    hess = js.hessian(_weighted, x)
+    try:
+        for w in (2.0, 5.0, -1.0):
+            _W = jnp.asarray(w)
+            for _ in range(3):  # later calls take the short path for a flat vector: it must still see the change
+                np.testing.assert_allclose(np.asarray(hess(x).todense()), np.asarray(jax.hessian(_weighted)(x)),
+                                           rtol=1e-12, atol=1e-12)
+    finally:
+        _W = jnp.asarray(2.0)
+    params = {"w": 2.0}
+
+    def quartic(x):
+        return params["w"] * jnp.sum(x**4) + jnp.sum(x[1:] * x[:-1])
+
+    hess = js.hessian(quartic, x)
+    for w in (2.0, 3.0):
+        params["w"] = w
+        for _ in range(3):
+            np.testing.assert_allclose(np.asarray(hess(x).todense()), np.asarray(jax.hessian(quartic)(x)),
+                                       rtol=1e-12, atol=1e-12)
+
+
+_PAIR = jnp.array([0, 1])
+
+
+def _coupled(x):
+    return jnp.sum(x**3) + x[_PAIR[0]] * x[_PAIR[1]]
+
+
+def test_a_rebound_global_that_adds_nonzeros_is_colored_again(x64):
+    global _PAIR
+    x = jnp.linspace(0.1, 1.0, 8)
+    hess = js.hessian(_coupled, x)
+    for _ in range(3):
+        hess(x)
+    try:
+        _PAIR = jnp.array([0, 5])  # H[0, 5] appears: the prepared pattern no longer covers the Hessian
+        with pytest.warns(JacxWarning, match="gained"):
+            got = np.asarray(hess(x).todense())
+        np.testing.assert_allclose(got, np.asarray(jax.hessian(_coupled)(x)), rtol=1e-12, atol=1e-12)
+        assert got[0, 5] == got[5, 0] == 1.0
+    finally:
+        _PAIR = jnp.array([0, 1])
