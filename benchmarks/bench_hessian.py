@@ -11,7 +11,8 @@ blocks), chained Rosenbrock (tridiagonal), a 2D and a 3D PDE energy (Dirichlet e
 stencils), the Brusselator's 1/2 ||F(x)||^2 (J^T J + sum F_i H_i), an arrowhead, and an energy on an unstructured
 Delaunay mesh.  Then the 3D PDE energy at n = 10^6 (7 nonzeros per row) is prepared and evaluated by jacx alone.
 
-For every problem the table reports jacx's star and acyclic colors, what "auto" picked, asdex's star coloring,
+For every problem the table reports jacx's star and acyclic colors, what "auto" picked (coloring, colors, and
+how the products are taken: forward-over-reverse or reverse-over-reverse), asdex's star coloring,
 the largest row of the pattern (the fewest products a column coloring, which ignores symmetry, could use; not a
 bound for symmetric colorings) and the forest lower bound (every acyclic or star coloring needs at least that
 many colors); then the preparation time (detection + coloring, median of ``--reps`` fresh preparations) and the
@@ -88,7 +89,7 @@ def run_problem(name, size, reps, rows):
         contestants["jax.hessian"] = lambda: block(dense(x))
     samples = C.time_interleaved(contestants, repeats=max(reps, 3), target_s=0.3, warmup=1)
     ev = {k: C.median(v) for k, v in samples.items()}
-    rows.append([name, n, hess.sparsity.nnz, star.n_colors, acyc.n_colors, f"{hess.method} {hess.n_colors}", a_colors,
+    rows.append([name, n, hess.sparsity.nnz, star.n_colors, acyc.n_colors, f"{hess.method} {hess.n_colors} {_SHORT[hess.hvp]}", a_colors,
                  largest_row(hess.sparsity), forest_lower_bound(hess.sparsity), C.fmt_time(prep),
                  C.fmt_time(a_prep), C.fmt_time(ev["jacx"]), C.fmt_time(ev.get("asdex", float("nan"))),
                  C.fmt_time(ev.get("jax.hessian", float("nan"))),
@@ -98,6 +99,7 @@ def run_problem(name, size, reps, rows):
     return ev
 
 
+_SHORT = {"forward-over-reverse": "fwd/rev", "reverse-over-reverse": "rev/rev"}
 HEADERS = ["problem", "n", "nnz", "star", "acyclic", "auto", "asdex star", "largest row", "forest bound",
            "prep jacx", "prep asdex", "eval jacx", "eval asdex", "eval jax.hessian", "jax.hessian / jacx",
            "asdex / jacx", "max |jacx - asdex|"]

@@ -24,7 +24,7 @@ problems of Moré, Garbow and Hillstrom):
   SciPy trf + FD       the same with SciPy's own finite differences, told the sparsity pattern (jac_sparsity)
   dense                jacx.jacobian's memory check: what a dense Jacobian would need (it is not built)
 
-Run:  python benchmarks/bench_optimize.py [--quick] [--out docs/benchmarks-optimize.md]
+Run:  python benchmarks/bench_optimize.py [--quick] [--fd-budget SECONDS] [--out docs/benchmarks-optimize.md]
 """
 
 from __future__ import annotations
@@ -156,11 +156,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats, short budgets")
     parser.add_argument("--out", "-o", "--output", default="docs/benchmarks-optimize.md",
                         help="where to write the Markdown report")
+    parser.add_argument("--fd-budget", type=float, default=None,
+                        help="seconds each finite-difference solve may run (default 900; --quick: 60)")
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     sizes = [50] if args.quick else [100, 400]
     repeats = 2 if args.quick else 5
-    fd_budget = 60.0 if args.quick else 900.0
+    fd_budget = args.fd_budget if args.fd_budget is not None else (60.0 if args.quick else 900.0)
     n_lsq = 100_000
     load_before = C.load_average()
 
