@@ -186,6 +186,14 @@ class MaskedAutoregressive(Bijector):
         self._check(y)
 
         masked = self.made.masked_transposed()  # once, not in each of the n passes
+        if self.made.hidden:  # entry by entry, each step computing only what entry i needs
+            def entry(i: jax.Array, out: jax.Array) -> tuple[jax.Array, jax.Array]:
+                log_scale = _soft_clip(out[1], self.max_log_scale)
+                y_i = jax.lax.dynamic_index_in_dim(y, i, keepdims=False)
+                return (y_i - out[0]) * jnp.exp(-log_scale), log_scale
+
+            x, total = self.made.solve(masked, entry)
+            return x, -total
 
         def step(_: int, x: jax.Array) -> jax.Array:
             shift, log_scale = self._shift_and_log_scale(x, masked)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import jax
@@ -143,3 +144,42 @@ class MADE:
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.apply(self.masked_transposed(), x)
+
+    def solve(self, masked: tuple[jax.Array, ...],
+              entry: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]) -> tuple[jax.Array, jax.Array]:
+        """Fill ``x`` one entry at a time: ``x[i], term_i = entry(i, out_i)``, where ``out_i`` holds entry ``i`` of
+        each head of the network at the ``x`` built so far (it sees only ``x[:i]``); returns ``x`` and the sum of
+        the ``term_i``.  This is how a MAF is inverted.  Step ``i`` updates the first layer's pre-activations by
+        one row (``x[i] * w[i]``) and computes only the ``outputs_per_input`` outputs it needs, so only the middle
+        layers run in full: about half the work of a whole network pass per step on a 16 -> 64 -> 64 -> 32 MADE.
+        Needs at least one hidden layer.
+
+        >>> import jax, jax.numpy as jnp
+        >>> net = MADE.init(jax.random.key(0), 3, (8,), zero_last=False)
+        >>> x, total = net.solve(net.masked_transposed(), lambda i, out: (out[0] + 1.0, out[1]))
+        >>> out = net(x).reshape(2, 3)
+        >>> bool(jnp.allclose(out[0] + 1.0, x, atol=1e-6)), bool(jnp.allclose(out[1].sum(), total, atol=1e-6))
+        (True, True)
+        """
+        if not self.hidden:
+            raise JacxUsageError("MADE.solve needs a hidden layer; this network has none. Fix: give it one.")
+        n, k = self.num_inputs, self.outputs_per_input
+        act = _ACTIVATIONS[self.activation]
+        first = masked[0]  # (n, h): row i is what x[i] adds to the first pre-activations
+        last = jnp.transpose(masked[-1].reshape(masked[-1].shape[0], k, n), (2, 0, 1))  # (n, h, k): entry i's columns
+        b_last = self.biases[-1].reshape(k, n).T  # (n, k)
+
+        def step(i: jax.Array, carry: tuple) -> tuple:
+            x, pre, total = carry
+            h = act(pre)
+            for w, b in zip(masked[1:-1], self.biases[1:-1]):
+                h = act(h @ w + b)
+            row = functools.partial(jax.lax.dynamic_index_in_dim, index=i, axis=0, keepdims=False)
+            out = jnp.sum(h[:, None] * row(last), axis=0) + row(b_last)  # a fusable reduction, not a tiny matmul
+            xi, term = entry(i, out)
+            return jax.lax.dynamic_update_index_in_dim(x, xi, i, 0), pre + xi * row(first), total + term
+
+        dtype = jnp.result_type(first, b_last)
+        init = (jnp.zeros(n, dtype), jnp.asarray(self.biases[0], dtype), jnp.zeros((), dtype))
+        x, _, total = jax.lax.fori_loop(0, n, step, init)
+        return x, total
