@@ -56,7 +56,8 @@ preliminary.
   reach the diagonal computed. "hand-written" is the sum of the log-scales, which is what flow libraries compute.
   "work" is XLA's own count of floating-point operations and bytes accessed by the compiled structured call over
   the hand-written one: it does not depend on the load. `slogdet(jacfwd)` builds the full n x n Jacobian (n JVPs)
-  and factorises it. "public API" calls `jacx.logdet.logdet(flow)(x)` without a `jax.jit` of one's own, after its
+  and factorises it; it is timed in rounds of its own (the other four are interleaved with each other), since
+  half a second of all cores busy before each sample of a millisecond-long call would distort that call. "public API" calls `jacx.logdet.logdet(flow)(x)` without a `jax.jit` of one's own, after its
   warm-up calls. Agreement is the
   relative difference of the structured and the exact log|det| in float64 (and, for information, in float32).
 * Trace estimators: relative root-mean-square error over independent trials against the exact trace. The last
@@ -115,13 +116,19 @@ def bench_structured(sizes, repeats, target_s):
         work = [_cost(structured, x), _cost(hand, x)]  # XLA's own count: independent of the machine's load
         contestants = {
             "structured": lambda: structured(x).block_until_ready(),
-            "exact": lambda: exact(x).block_until_ready(),
             "hand": lambda: hand(x).block_until_ready(),
             "public": lambda: jax.block_until_ready(public(x)),
             "user_jit": lambda: jax.block_until_ready(user_jit(x)),
         }
-        reps = repeats if n < 4096 else max(3, repeats // 3)
-        t = C.time_interleaved(contestants, repeats=reps, target_s=target_s if n < 4096 else 0.0, warmup=1)
+        # The fast contestants are interleaved among themselves; the exact route (up to ~0.5 s a call, a wide
+        # multi-threaded LU) is timed on its own: interleaved with it, each millisecond-long sample of the others
+        # would follow half a second of all cores busy and a flushed cache (at n = 4096 that gave single-call
+        # samples and ratios that moved by 0.2 between runs).
+        t = C.time_interleaved(contestants, repeats=repeats, target_s=target_s, warmup=1)
+        big = n >= 4096
+        t.update(C.time_interleaved({"exact": lambda: exact(x).block_until_ready()},
+                                    repeats=max(3, repeats // 3) if big else repeats,
+                                    target_s=0.0 if big else target_s, warmup=1))
         med = {k: C.median(v) for k, v in t.items()}
         speedup = med["exact"] / med["structured"]
         over_hand = med["structured"] / med["hand"]
