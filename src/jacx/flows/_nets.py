@@ -175,7 +175,7 @@ class MADE:
             for w, b in zip(masked[1:-1], self.biases[1:-1]):
                 h = act(h @ w + b)
             row = functools.partial(jax.lax.dynamic_index_in_dim, index=i, axis=0, keepdims=False)
-            out = jnp.sum(h[:, None] * row(last), axis=0) + row(b_last)  # a fusable reduction, not a tiny matmul
+            out = h @ row(last) + row(b_last)
             xi, term = entry(i, out)
             return jax.lax.dynamic_update_index_in_dim(x, xi, i, 0), pre + xi * row(first), total + term
 
