@@ -253,3 +253,17 @@ def test_bad_inputs_get_one_line_usage_errors(monkeypatch):
         minimize_ipopt(prob, HS071["x0"], lb=np.ones(2))
     with pytest.raises(jacx.JacxUsageError, match=r"x0: received shape \(2,\); expected \(4,\)"):
         minimize_ipopt(prob, np.ones(2))
+
+
+def test_numpy_args_changed_in_place_are_seen():
+    w = np.array([1.0, 1.0, 1.0])
+    prob = ConstrainedProblem(lambda x, w: jnp.sum(w * x**2), lambda x, w: jnp.array([jnp.sum(w * x) - 1.0]),
+                              jnp.ones(3), args=(w,))
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(prob.objective(x), 14.0)
+    w *= 3.0  # the same array object, new values: the value cached for this x must not be reused
+    np.testing.assert_allclose(prob.objective(x), 42.0)
+    np.testing.assert_allclose(prob.gradient(x), 6.0 * x)
+    np.testing.assert_allclose(prob.constraints(x), [17.0])
+    np.testing.assert_allclose(prob.jacobian(x).toarray(), [[3.0, 3.0, 3.0]])
+    np.testing.assert_allclose(prob.hessian(x, [1.0]).toarray(), 6.0 * np.eye(3))

@@ -18,6 +18,7 @@ the caller's setting left as it is).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,13 @@ def _vector(x: Any, n: int, what: str) -> np.ndarray:
     if arr.shape != (n,):
         raise JacxUsageError(f"{what}: received shape {arr.shape}; expected ({n},). Fix: pass a vector of length {n}.")
     return arr
+
+
+def _mutable_key(args: tuple) -> tuple:
+    """What can change behind the same objects in ``args``: a digest of each NumPy array's bytes (JAX arrays and
+    Python numbers are immutable)."""
+    return tuple(hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
+                 for a in jax.tree_util.tree_leaves(args) if isinstance(a, np.ndarray))
 
 
 class ConstrainedProblem:
@@ -136,7 +144,7 @@ class ConstrainedProblem:
     # -------------------------------------------------------------------------------------------- values
     def _fg(self, x: Any) -> tuple[float, np.ndarray]:
         x = _vector(x, self.n, "objective")
-        key = x.tobytes()
+        key = (x.tobytes(), _mutable_key(self.args))  # NumPy arrays in args can be changed in place
         guard = self._fg_guard
         if self._last_fg is None or self._last_fg[0] != key or guard is None or not guard.holds():
             if guard is None or not guard.holds():  # f's state changed (or unprovable): a guard for the new one
