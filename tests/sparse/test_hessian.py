@@ -232,3 +232,14 @@ def test_a_rebound_global_that_adds_nonzeros_is_colored_again(x64):
         assert got[0, 5] == got[5, 0] == 1.0
     finally:
         _PAIR = jnp.array([0, 1])
+
+
+def test_a_float32_preparation_called_with_float64_computes_in_float64(x64):
+    f, x0 = pde_energy(6)  # prepared with float32 x0
+    hess = js.hessian(f, x0)
+    x = random_point(jnp.asarray(x0, jnp.float64), 7)
+    h = hess(x)
+    assert h.dtype == jnp.float64
+    dense = np.asarray(jax.hessian(f)(x))
+    np.testing.assert_allclose(np.asarray(h.todense()), dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
+    assert hess(x0).dtype == jnp.float32  # and float32 still computes in float32

@@ -126,6 +126,8 @@ class SparseHessian:
     :class:`~jacx.sparse.SymmetricColoring` used, ``method`` ``"star"`` or ``"acyclic"`` and ``n_colors`` the
     number of Hessian-vector products per call, ``hvp`` how they are computed (``"forward-over-reverse"`` or
     ``"reverse-over-reverse"``).  ``preparation`` holds the seconds spent on detection, coloring and in total.
+    Called with another floating dtype than the example's (float64 after preparing with float32), it computes in
+    that dtype with the same pattern and coloring.
 
     >>> import jax.numpy as jnp
     >>> import jacx.sparse
@@ -235,13 +237,17 @@ class SparseHessian:
                 f"{shapes}; expected {self._structure} with shapes {[s for s, _ in self._example_leaves]}, as "
                 "prepared. Fix: call jacx.sparse.hessian(f, ...) again for the new shapes."
             )
+        # the caller's floating dtype is kept (a float64 x gives a float64 Hessian, as jax.hessian does, with the
+        # same pattern and coloring); anything else is taken as the prepared dtype
+        given = jnp.result_type(*leaves)
+        dtype = given if jnp.issubdtype(given, jnp.floating) else self._dtype
         if len(leaves) == 1 and isinstance(leaves[0], jax.Array) and leaves[0].ndim == 1 \
-                and leaves[0].dtype == self._dtype:
+                and leaves[0].dtype == dtype:
             z = leaves[0]  # a flat vector already: no eager reshape (a dispatch per call)
         elif len(leaves) == 1:
-            z = jnp.ravel(jnp.asarray(leaves[0], self._dtype))
+            z = jnp.ravel(jnp.asarray(leaves[0], dtype))
         else:
-            z = jnp.concatenate([jnp.ravel(jnp.asarray(a, self._dtype)) for a in leaves])
+            z = jnp.concatenate([jnp.ravel(jnp.asarray(a, dtype)) for a in leaves])
         rest = tuple(a for i, a in enumerate(call_args) if i != self._argnums)
         guard = self._guard
         if not (isinstance(guard, Guard) and guard.holds()):
