@@ -81,6 +81,10 @@ def test_usage_errors():
         least_squares(broyden_tridiagonal(jnp.ones(3)), jnp.ones(3))
     with pytest.raises(jacx.JacxUsageError, match="got a dict"):
         least_squares(broyden_tridiagonal, {"x": jnp.ones(3)})
+    with pytest.raises(jacx.JacxUsageError, match="received jac of type function"):
+        least_squares(broyden_tridiagonal, jnp.ones(3), jac=jax.jacfwd(broyden_tridiagonal))
+    with pytest.raises(jacx.JacxUsageError, match="inputs of size 4; x0 has 3"):
+        least_squares(broyden_tridiagonal, jnp.ones(3), jac=jacx.sparse.jacobian(broyden_tridiagonal, jnp.ones(4)))
 
 
 _TARGET = jnp.full(4, 2.0)

@@ -186,6 +186,19 @@ def least_squares(
         import jacx.sparse
 
         jac = jacx.sparse.jacobian(lambda x, *a: jnp.ravel(fun(x, *a)), x0, args=args)
+    else:
+        from jacx.sparse import SparseJacobian
+
+        if not isinstance(jac, SparseJacobian):
+            raise JacxUsageError(
+                f"least_squares: received jac of type {type(jac).__name__}; expected a prepared "
+                "jacx.sparse.jacobian(fun, x0, args=args) or None. Fix: pass jac=jacx.sparse.jacobian(...) or omit it."
+            )
+        if len(jac.shape) != 2 or jac.shape[1] != n:
+            raise JacxUsageError(
+                f"least_squares: received a jac prepared for inputs of size {jac.shape[-1]}; x0 has {n} entries. "
+                "Fix: prepare it with this x0 (jacx.sparse.jacobian(fun, x0, args=args))."
+            )
     maxiter = int(cg_max_iter) if cg_max_iter is not None else min(n, 1000)
     gauss_newton = method == "gauss-newton"
     eps = float(jnp.finfo(x0.dtype).eps)
