@@ -2,7 +2,7 @@
 
 Architectures (each library's own building blocks, sized alike):
   realnvp  4 affine couplings on R^64 (halves alternate), conditioners with two hidden layers of 64, ReLU
-           (jacx AffineCoupling; distrax MaskedCoupling + ScalarAffine; flowjax Coupling + Affine)
+           (jacx AffineCoupling; distrax MaskedCoupling + ScalarAffine; flowjax Coupling + Affine with Flip between layers)
   maf      4 masked autoregressive layers on R^16, MADE with two hidden layers of 64, tanh / flowjax's default
            (jacx MaskedAutoregressive; flowjax MaskedAutoregressive + Affine; distrax has no MADE)
   planar   8 planar layers on R^16 (jacx Planar; flowjax Planar; distrax has none). jacx's Radial has no peer.
@@ -118,11 +118,16 @@ def realnvp(n=64, layers=4, hidden=64):
         import flowjax.bijections as fb
         import flowjax.distributions as fd
 
-        fj = fb.Chain([fb.Coupling(k, transformer=fb.Affine(), untransformed_dim=half, dim=n, nn_width=hidden,
-                                   nn_depth=2) for k in keys])
-        out["flowjax"] = _flowjax_ops(fj, fb, fd, n, invert=True)
-        notes.append(f"flowjax {C._version('flowjax')}: Coupling + Affine (its MLP, ReLU), no permutation between "
-                     "layers; its density direction is the inverse of the chain, as in its coupling_flow")
+        layers_fj = []
+        for i, k in enumerate(keys):
+            if i:  # alternate the transformed half, as the jacx and distrax chains do
+                layers_fj.append(fb.Flip((n,)))
+            layers_fj.append(fb.Coupling(k, transformer=fb.Affine(), untransformed_dim=half, dim=n, nn_width=hidden,
+                                         nn_depth=2))
+        out["flowjax"] = _flowjax_ops(fb.Chain(layers_fj), fb, fd, n, invert=True)
+        notes.append(f"flowjax {C._version('flowjax')}: Coupling + Affine (its MLP, ReLU) with Flip between layers "
+                     "(so the transformed half alternates, as in the other two); its density direction is the "
+                     "inverse of the chain, as in its coupling_flow")
     except Exception as err:  # noqa: BLE001
         notes.append(f"flowjax unavailable: {type(err).__name__}: {err}")
     out["jacx.flows"]["train"] = (jx, lambda f, x: -jnp.mean(jf.Flow(f, jf.StandardNormal((n,))).log_prob(x)))
