@@ -440,11 +440,12 @@ def interrupt_guard(prog: str, *, exit_process: bool | None = None) -> Iterator[
     thread (where signal handlers cannot be set) the block runs unguarded.
 
     >>> import os, signal
+    >>> before = signal.getsignal(signal.SIGINT)
     >>> try:
     ...     with interrupt_guard("jacx demo", exit_process=False):
     ...         os.kill(os.getpid(), signal.SIGINT)
     ... except KeyboardInterrupt:
-    ...     print("interrupted; previous handler back:", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    ...     print("interrupted; previous handler back:", signal.getsignal(signal.SIGINT) is before)
     interrupted; previous handler back: True
     """
     if threading.current_thread() is not threading.main_thread():

@@ -16,10 +16,10 @@ from jax.flatten_util import ravel_pytree
 
 from jacx._api import AutoJit, Guard, Ident, analyze, primitive_names, warn_once
 from jacx._errors import JacxUsageError
-
-_CONCRETE_ARRAY = type(jnp.zeros(()))
 from jacx.sparse._detect import detect
 from jacx.sparse._symmetric import SymmetricColoring, recover_with, symmetric_coloring, symmetric_pattern
+
+_CONCRETE_ARRAY = type(jnp.zeros(()))
 
 __all__ = ["SparseHessian", "hessian", "hessian_sparsity"]
 
@@ -157,8 +157,7 @@ class SparseHessian:
         self._guard: Guard | str = analyze(f)
         one_flat = (len(example_args) == 1 and len(self._example_leaves) == 1
                     and self._example_leaves[0] == ((self._n,), x.dtype) and isinstance(self._guard, Guard))
-        # hess(x) with x like this skips the general argument handling (a few microseconds a call, which on a
-        # 2-core CPU also let XLA's worker threads fall asleep between calls)
+        # hess(x) with x like this skips the general argument handling (a few microseconds a call)
         self._flat_aval = jax.typeof(x) if one_flat else None
         found = _detect_hessian(flat_f, x, rest)
         pattern = symmetric_pattern(found.pattern, "jacx.sparse.hessian")
