@@ -135,8 +135,8 @@ class AffineCoupling(Bijector):
 @pytree_dataclass
 class MaskedAutoregressive(Bijector):
     """Masked autoregressive affine map (MAF): ``y_i = x_i * exp(s_i(x_<i)) + t_i(x_<i)``, with ``s`` and ``t`` from
-    one :class:`MADE` network.  The forward direction is one network pass; the inverse needs ``n`` passes (each
-    fixes one more entry).  The Jacobian is lower triangular with diagonal ``exp(s)``.
+    one :class:`MADE` network.  The forward direction is one network pass; the inverse takes ``n`` steps, each
+    fixing one more entry (:meth:`MADE.solve`).  The Jacobian is lower triangular with diagonal ``exp(s)``.
 
     >>> import jax, jax.numpy as jnp
     >>> b = MaskedAutoregressive.init(jax.random.key(0), 3, zero_last=False)
