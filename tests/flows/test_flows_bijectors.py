@@ -213,3 +213,25 @@ def test_maf_inverse_entry_by_entry_round_trips_in_float64(x64, hidden):
     if not hidden:
         with pytest.raises(jacx.JacxUsageError, match="hidden layer"):
             b.made.solve(b.made.masked_transposed(), lambda i, out: (out[0], out[1]))
+
+
+def test_maf_inverse_for_few_events_takes_whole_passes_with_the_same_result(x64):
+    from jacx.flows import MaskedAutoregressive, StandardNormal
+    from jacx.flows._base import batch_hint
+
+    b = MaskedAutoregressive.init(jax.random.key(4), 6, (16, 16), zero_last=False, dtype=jnp.float64)
+    y = jax.random.normal(jax.random.key(5), (3, 6), jnp.float64)
+    many = jax.vmap(b.inverse_and_log_det)(y)
+    with batch_hint(3):
+        few = jax.vmap(b.inverse_and_log_det)(y)
+        few_program = str(jax.make_jaxpr(jax.vmap(b.inverse_and_log_det))(y))
+    assert few_program != str(jax.make_jaxpr(jax.vmap(b.inverse_and_log_det))(y))  # another algorithm ...
+    for a, c in zip(many, few):  # ... the same function
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-10, atol=1e-10)
+    flow = Flow(b, StandardNormal((6,)))
+    for n in (1, 40):  # Flow.sample says how many: whole passes for 1, entry by entry for 40
+        z = flow.base.sample(jax.random.key(6), n)  # the events Flow.sample draws (float32)
+        x = flow.sample(jax.random.key(6), n)
+        assert x.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(x), np.asarray(jax.vmap(b.inverse)(z)), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(np.asarray(jax.vmap(b.forward)(x)), np.asarray(z), rtol=1e-9, atol=1e-9)

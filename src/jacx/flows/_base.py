@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -11,6 +14,33 @@ import numpy as np
 from .._errors import JacxUsageError
 
 __all__ = ["Bijector", "NotInvertibleError"]
+
+
+_BATCH_HINT: contextvars.ContextVar[int | None] = contextvars.ContextVar("jacx_flows_batch", default=None)
+
+
+@contextlib.contextmanager
+def batch_hint(size: int) -> Iterator[None]:
+    """While tracing a per-event bijector under ``jax.vmap`` over ``size`` events, let it know ``size`` (it cannot
+    see the batch axis itself).  A bijector may then pick the algorithm that is faster for that many events; the
+    result is the same function either way.  ``Flow.sample`` uses it.
+
+    >>> with batch_hint(4):
+    ...     batch_size_hint()
+    4
+    >>> batch_size_hint() is None
+    True
+    """
+    token = _BATCH_HINT.set(int(size))
+    try:
+        yield
+    finally:
+        _BATCH_HINT.reset(token)
+
+
+def batch_size_hint() -> int | None:
+    """The number of events set by an enclosing :func:`batch_hint`, else ``None`` (unknown)."""
+    return _BATCH_HINT.get()
 
 
 class NotInvertibleError(JacxUsageError):

@@ -11,10 +11,17 @@ import numpy as np
 
 from .._errors import JacxUsageError
 from ..logdet._util import pytree_dataclass, static_field
-from ._base import Bijector, check_vector
+from ._base import Bijector, batch_size_hint, check_vector
 from ._nets import MADE, MLP
 
 __all__ = ["AffineCoupling", "MaskedAutoregressive"]
+
+
+# Under vmap over fewer events than this (when the caller says how many, as Flow.sample does), a MAF inverse runs
+# whole network passes: with few events each step's small kernels cost more than the work they save.  Measured for
+# 4 MAF layers on R^16 (MADE 64-64): entry by entry 135 / 225 / 266 / 551 us at 1 / 8 / 16 / 64 events, whole
+# passes 77 / 162 / 227 / 637 us; at 1024 events 5 ms against 11 ms.
+_ENTRYWISE_FROM_BATCH = 32
 
 
 def _soft_clip(raw: jax.Array, bound: float) -> jax.Array:
@@ -136,7 +143,9 @@ class AffineCoupling(Bijector):
 class MaskedAutoregressive(Bijector):
     """Masked autoregressive affine map (MAF): ``y_i = x_i * exp(s_i(x_<i)) + t_i(x_<i)``, with ``s`` and ``t`` from
     one :class:`MADE` network.  The forward direction is one network pass; the inverse takes ``n`` steps, each
-    fixing one more entry (:meth:`MADE.solve`).  The Jacobian is lower triangular with diagonal ``exp(s)``.
+    fixing one more entry (:meth:`MADE.solve`), or, when a caller says fewer than 32 events are being inverted
+    (``Flow.sample`` does, through :func:`~jacx.flows._base.batch_hint`), ``n`` whole network passes, which cost
+    fewer kernel launches.  The Jacobian is lower triangular with diagonal ``exp(s)``.
 
     >>> import jax, jax.numpy as jnp
     >>> b = MaskedAutoregressive.init(jax.random.key(0), 3, zero_last=False)
@@ -186,7 +195,8 @@ class MaskedAutoregressive(Bijector):
         self._check(y)
 
         masked = self.made.masked_transposed()  # once, not in each of the n passes
-        if self.made.hidden:  # entry by entry, each step computing only what entry i needs
+        few = (hint := batch_size_hint()) is not None and hint < _ENTRYWISE_FROM_BATCH
+        if self.made.hidden and not few:  # entry by entry, each step computing only what entry i needs
             def entry(i: jax.Array, out: jax.Array) -> tuple[jax.Array, jax.Array]:
                 log_scale = _soft_clip(out[1], self.max_log_scale)
                 y_i = jax.lax.dynamic_index_in_dim(y, i, keepdims=False)
@@ -199,7 +209,8 @@ class MaskedAutoregressive(Bijector):
             shift, log_scale = self._shift_and_log_scale(x, masked)
             return (y - shift) * jnp.exp(-log_scale)
 
-        x = jax.lax.fori_loop(0, y.shape[0], step, jnp.zeros_like(y))
+        dtype = jnp.result_type(y, *masked)  # float32 events through float64 weights come out float64
+        x = jax.lax.fori_loop(0, y.shape[0], step, jnp.zeros(y.shape, dtype))
         return x, -jnp.sum(self._shift_and_log_scale(x, masked)[1])
 
     def jacobian_pattern(self, x: Any) -> np.ndarray:
