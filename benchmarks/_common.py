@@ -158,6 +158,36 @@ def load_average() -> str:
         return "n/a"
 
 
+class ForeignLoad:
+    """How many cores other processes kept busy while a benchmark ran: (all CPUs' busy time - this process's own
+    CPU time) / wall time, from ``/proc/stat`` and ``os.times``.  Unlike the load average, the benchmark's own
+    threads (SciPy's BLAS, XLA's pool) do not count, so a multi-threaded benchmark on a quiet machine reads ~0.
+
+    >>> f = ForeignLoad()
+    >>> f.cores() >= 0.0 or f.cores() != f.cores()    # a number of cores, NaN where /proc/stat is missing
+    True
+    """
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        try:
+            with open("/proc/stat") as fh:
+                fields = [int(v) for v in fh.readline().split()[1:9]]
+            busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        except (OSError, ValueError, IndexError):
+            busy = float("nan")
+        t = os.times()
+        return busy, t.user + t.system + t.children_user + t.children_system, time.monotonic()
+
+    def cores(self) -> float:
+        busy0, own0, t0 = self._start
+        busy1, own1, t1 = self._sample()
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-9))
+
+
 def load_1min(load_text: str) -> float:
     """The 1-minute figure of a ``load_average()`` string (0.0 when unknown)."""
     try:
