@@ -16,18 +16,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._autojit import _CONCRETE_ARRAY as CONCRETE_ARRAY  # the type of a concrete jax.Array (fast-path checks)
 from ._autojit import AutoJit, auto_jit_enabled, is_tracing, memo_get, memo_put, set_auto_jit, warn_once
 from ._caches import BoundedCache, clear_caches, register_cache
 from ._errors import JacxUsageError
 from ._guards import Guard, Ident, analyze
-from ._program import primitive_names
 from ._sharding import Devices, context_mesh, mesh_size, resolve_mesh, sharded_apply, spec_for
 
 __all__ = [
     "Devices", "context_mesh", "mesh_size", "resolve_mesh", "sharded_apply", "spec_for",
-    "AutoJit", "BoundedCache", "Guard", "Ident", "analyze", "auto_jit_enabled", "check_chunk_size", "check_function",
+    "AutoJit", "BoundedCache", "CONCRETE_ARRAY", "Guard", "Ident", "analyze", "auto_jit_enabled", "check_chunk_size", "check_function",
     "check_has_aux_output", "check_input_dtypes", "check_mode", "clear_caches", "is_tracing", "memo_get", "memo_put",
-    "compiled", "function_key", "normalise_argnums", "primitive_names", "register_cache", "set_auto_jit", "split_args", "state_key", "warn_once",
+    "compiled", "function_key", "normalise_argnums", "register_cache", "set_auto_jit", "split_args", "state_key", "warn_once",
 ]
 
 MODES = ("auto", "forward", "reverse")

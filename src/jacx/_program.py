@@ -35,7 +35,7 @@ from jax.extend import linear_util as _lu
 from ._errors import JacxInternalError
 from ._guards import Guard, Ident, analyze
 
-__all__ = ["Traced", "trace", "evaluator", "primitive_names"]
+__all__ = ["Traced", "trace", "evaluator"]
 
 _SMALL_ARRAY = 1024  # parameters holding arrays up to this size are keyed by value, larger ones by identity
 _PACK_LIMIT = 1 << 12  # constants up to this many entries travel packed into one array per dtype (larger ones
@@ -99,29 +99,6 @@ def trace(f: Callable, leaves: list, in_tree: Any) -> Traced:
     arrays = {name: np.asarray(vals, dtype=name) for name, vals in packed.items()}  # sent with the call
     consts, layout = _pack_consts(closed.consts)
     return Traced(closed.jaxpr, consts, arrays, slots, out_tree, (key, layout), in_avals, layout)
-
-
-def primitive_names(jaxpr: Any) -> set[str]:
-    """The names of every primitive in ``jaxpr`` (a ``Jaxpr`` or ``ClosedJaxpr``), nested programs included (the
-    bodies of jit, scan, while, cond, custom rules' primal functions).
-
-    >>> import jax, jax.numpy as jnp
-    >>> names = primitive_names(jax.make_jaxpr(lambda x: jnp.sin(x)[jnp.array([0, 0])])(jnp.ones(3)))
-    >>> "gather" in names, "sin" in names, "cos" in names
-    (True, True, False)
-    """
-    found: set[str] = set()
-    stack = [jaxpr]
-    while stack:
-        j = stack.pop()
-        j = getattr(j, "jaxpr", j)
-        for eqn in j.eqns:
-            found.add(eqn.primitive.name)
-            for value in eqn.params.values():
-                for item in value if isinstance(value, (tuple, list)) else (value,):
-                    if isinstance(item, (_core.Jaxpr, _core.ClosedJaxpr)):
-                        stack.append(item)
-    return found
 
 
 def _pack_consts(consts: list) -> tuple[tuple[dict, list], tuple]:

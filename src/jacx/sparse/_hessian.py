@@ -14,12 +14,11 @@ import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 from jax.flatten_util import ravel_pytree
 
-from jacx._api import AutoJit, Guard, Ident, analyze, primitive_names, warn_once
+from jacx._api import CONCRETE_ARRAY, AutoJit, Guard, Ident, analyze, warn_once
 from jacx._errors import JacxUsageError
 from jacx.sparse._detect import detect
 from jacx.sparse._symmetric import SymmetricColoring, recover_with, symmetric_coloring, symmetric_pattern
 
-_CONCRETE_ARRAY = type(jnp.zeros(()))
 
 __all__ = ["SparseHessian", "hessian", "hessian_sparsity"]
 
@@ -84,14 +83,10 @@ def _detect_hessian(flat_f: Callable, x: jax.Array, rest: tuple) -> Any:
     return detect(grad_f, x, rest)
 
 
-def _choose_hvp(flat_f: Callable, x: jax.Array, rest: tuple) -> str:
-    """``"reverse-over-reverse"`` when ``f`` gathers or scatters (see ``_SCATTERING``), else the usual
-    ``"forward-over-reverse"``."""
-    try:
-        names = primitive_names(jax.make_jaxpr(flat_f)(x, *rest))
-    except Exception:  # noqa: BLE001 - untraceable here means untraceable later too; that path reports it
-        return "forward-over-reverse"
-    return "reverse-over-reverse" if names & _SCATTERING else "forward-over-reverse"
+def _choose_hvp(primitives: frozenset[str]) -> str:
+    """``"reverse-over-reverse"`` when the gradient program gathers or scatters on the input's path (``primitives``:
+    what pattern detection met, see ``_SCATTERING``), else the usual ``"forward-over-reverse"``."""
+    return "reverse-over-reverse" if primitives & _SCATTERING else "forward-over-reverse"
 
 
 def hessian_sparsity(f: Callable, *example_args: Any, argnums: int = 0, args: tuple = ()) -> sp.csr_array:
@@ -161,7 +156,7 @@ class SparseHessian:
         self._flat_aval = jax.typeof(x) if one_flat else None
         found = _detect_hessian(flat_f, x, rest)
         pattern = symmetric_pattern(found.pattern, "jacx.sparse.hessian")
-        self.hvp = _choose_hvp(flat_f, x, rest) if hvp == "auto" else hvp
+        self.hvp = _choose_hvp(found.primitives) if hvp == "auto" else hvp  # no second trace of f
         t1 = time.perf_counter()
         coloring = symmetric_coloring(pattern, method)
         t2 = time.perf_counter()
@@ -277,7 +272,7 @@ class SparseHessian:
         """The nonzero values at ``args`` (``f``'s arguments), in CSR order of ``sparsity``."""
         if len(args) == 1 and self._flat_aval is not None:  # the common call hess(x): a flat vector, as prepared
             z, guard = args[0], self._guard
-            if type(z) is _CONCRETE_ARRAY and z.aval == self._flat_aval and type(guard) is Guard and guard.holds():
+            if type(z) is CONCRETE_ARRAY and z.aval == self._flat_aval and type(guard) is Guard and guard.holds():
                 return self._auto(*self._data_leaves, z)
         z, rest = self._split(args)
         return self._auto(*self._data_leaves, z, *rest)
